@@ -1,0 +1,45 @@
+------------------------------------------------------------------------------
+-- Section: input checks (C, src/validate.c)
+--
+-- One piece of code per rule; every SQL function below calls these before it
+-- writes anything.  Each raises a precise SQLSTATE naming the field and value.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION learning.check_tenant_id(tenant_id text) RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_tenant_id_sql';
+COMMENT ON FUNCTION learning.check_tenant_id(text) IS
+    'Returns tenant_id, or raises 22023 unless it is 1-48 characters of [A-Za-z0-9_.-] (22004 when NULL)';
+
+CREATE FUNCTION learning.check_action_type(action_type text) RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_action_type_sql';
+COMMENT ON FUNCTION learning.check_action_type(text) IS
+    'Returns action_type, or raises 22023 unless it is 1-50 characters of [a-z0-9_] (22004 when NULL)';
+
+CREATE FUNCTION learning.check_confidence(field text, p float8) RETURNS float8
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_confidence_sql';
+COMMENT ON FUNCTION learning.check_confidence(text, float8) IS
+    'Returns p, or raises 22003 unless it is a finite number in [0, 1] (22004 when NULL)';
+
+-- check_required raises 22004 naming the field when a required argument is NULL.
+CREATE FUNCTION learning.check_required(field text, is_null boolean) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF is_null THEN
+        RAISE EXCEPTION '% must not be null', field USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+END $$;
+COMMENT ON FUNCTION learning.check_required(text, boolean) IS
+    'Raises 22004 "<field> must not be null" when is_null';
+
+-- check_json_object raises 22023 unless value is a JSON object.
+CREATE FUNCTION learning.check_json_object(field text, value jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF value IS NULL OR pg_catalog.jsonb_typeof(value) <> 'object' THEN
+        RAISE EXCEPTION '% must be a JSON object, got %', field, coalesce(pg_catalog.jsonb_typeof(value), 'null')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{}'' for no ' || field || '.';
+    END IF;
+    RETURN value;
+END $$;
+COMMENT ON FUNCTION learning.check_json_object(text, jsonb) IS
+    'Returns value, or raises 22023 unless it is a JSON object';

@@ -1,0 +1,198 @@
+------------------------------------------------------------------------------
+-- Section: outcomes (SPEC section 3, Outcomes)
+------------------------------------------------------------------------------
+
+-- The built-in outcome types and their windows (SPEC section 2).
+CREATE FUNCTION learning.builtin_outcome_window(outcome_type text) RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE outcome_type
+        WHEN 'email_engagement'  THEN interval '24 hours'
+        WHEN 'meeting_outcome'   THEN interval '168 hours'
+        WHEN 'escalation_result' THEN interval '168 hours'
+        WHEN 'deal_progression'  THEN interval '720 hours'
+    END
+$$;
+COMMENT ON FUNCTION learning.builtin_outcome_window(text) IS
+    'Window of a built-in outcome type (email_engagement 24 h, meeting_outcome 168 h, escalation_result 168 h, deal_progression 720 h); NULL for others';
+
+-- outcome_window: the tenant's override, else the built-in window; 22023 for an unknown type.
+CREATE FUNCTION learning.outcome_window(tenant_id text, outcome_type text) RETURNS interval
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    w interval;
+BEGIN
+    SELECT ow.window_length INTO w
+      FROM learning.outcome_windows ow
+     WHERE ow.tenant_id = outcome_window.tenant_id AND ow.outcome_type = outcome_window.outcome_type;
+    IF w IS NULL THEN
+        w := learning.builtin_outcome_window(outcome_window.outcome_type);
+    END IF;
+    IF w IS NULL THEN
+        RAISE EXCEPTION 'unknown outcome_type "%"', outcome_window.outcome_type
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Built-in types: deal_progression, email_engagement, escalation_result, meeting_outcome.',
+                  HINT = 'Define a new outcome type with learning.set_outcome_window(tenant_id, outcome_type, window).';
+    END IF;
+    RETURN w;
+END $$;
+COMMENT ON FUNCTION learning.outcome_window(text, text) IS
+    'Detection window of an outcome type for a tenant (its override or the built-in window); 22023 for an unknown type';
+
+CREATE FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval)
+    RETURNS interval LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('outcome_type', outcome_type IS NULL);
+    PERFORM learning.check_required('window_length', window_length IS NULL);
+    IF outcome_type !~ '^[a-z0-9_]{1,50}$' THEN
+        RAISE EXCEPTION 'invalid outcome_type "%"', outcome_type
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'An outcome_type is 1 to 50 characters of a-z, 0-9 and "_".';
+    END IF;
+    IF window_length <= interval '0' THEN
+        RAISE EXCEPTION 'window_length must be positive, got %', window_length USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    INSERT INTO learning.outcome_windows AS w (tenant_id, outcome_type, window_length)
+    VALUES (set_outcome_window.tenant_id, set_outcome_window.outcome_type, set_outcome_window.window_length)
+    ON CONFLICT ON CONSTRAINT outcome_windows_pkey
+    DO UPDATE SET window_length = excluded.window_length, updated_at = pg_catalog.now();
+    RETURN window_length;
+END $$;
+COMMENT ON FUNCTION learning.set_outcome_window(text, text, interval) IS
+    'Overrides the window of an outcome type for a tenant, or defines a new outcome type with its window; applies to outcomes recorded afterwards';
+
+CREATE FUNCTION learning.record_outcome(
+    tenant_id text,
+    conversation_state_id text,
+    action_type text,
+    predicted_confidence float8,
+    outcome_type text,
+    action_id text DEFAULT NULL,
+    rep_id text DEFAULT NULL,
+    metadata jsonb DEFAULT '{}',
+    cost numeric DEFAULT NULL,
+    created_at timestamptz DEFAULT now())
+    RETURNS uuid LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    new_id uuid;
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('conversation_state_id', conversation_state_id IS NULL);
+    PERFORM learning.check_action_type(action_type);
+    PERFORM learning.check_confidence('predicted_confidence', predicted_confidence);
+    PERFORM learning.check_required('outcome_type', outcome_type IS NULL);
+    PERFORM learning.check_json_object('metadata', metadata);
+    PERFORM learning.check_required('created_at', created_at IS NULL);
+    IF cost < 0 THEN
+        RAISE EXCEPTION 'cost must not be negative, got %', cost USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+
+    INSERT INTO learning.outcome_records AS o
+        (tenant_id, conversation_state_id, rep_id, action_type, action_id, predicted_confidence,
+         outcome_type, window_expires_at, metadata, cost, created_at)
+    VALUES
+        (record_outcome.tenant_id, record_outcome.conversation_state_id, record_outcome.rep_id,
+         record_outcome.action_type, record_outcome.action_id, record_outcome.predicted_confidence,
+         record_outcome.outcome_type,
+         record_outcome.created_at + learning.outcome_window(record_outcome.tenant_id, record_outcome.outcome_type),
+         record_outcome.metadata, record_outcome.cost, record_outcome.created_at)
+    RETURNING o.id INTO new_id;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION learning.record_outcome(text, text, text, float8, text, text, text, jsonb, numeric, timestamptz) IS
+    'Records an agent action with its predicted confidence as a pending outcome whose window ends at created_at + window(outcome_type); returns its id';
+
+CREATE FUNCTION learning.resolve_outcome(
+    tenant_id text,
+    outcome_id uuid,
+    status text,
+    outcome_score float8 DEFAULT NULL,
+    signal_source text DEFAULT 'manual')
+    RETURNS learning.outcome_records LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    r learning.outcome_records;
+    current_status text;
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('outcome_id', outcome_id IS NULL);
+    PERFORM learning.check_required('status', status IS NULL);
+    IF status NOT IN ('positive', 'negative', 'ambiguous', 'expired') THEN
+        RAISE EXCEPTION 'invalid status "%"', status
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'An outcome is resolved as one of: ambiguous, expired, negative, positive.';
+    END IF;
+    IF outcome_score IS NOT NULL THEN
+        PERFORM learning.check_confidence('outcome_score', outcome_score);
+        IF status IN ('ambiguous', 'expired') THEN
+            RAISE EXCEPTION 'a % outcome takes no outcome_score, got %', status, outcome_score
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+
+    UPDATE learning.outcome_records o
+       SET status = resolve_outcome.status,
+           outcome_score = resolve_outcome.outcome_score,
+           signal_source = coalesce(resolve_outcome.signal_source, 'manual'),
+           resolved_at = pg_catalog.now()
+     WHERE o.tenant_id = resolve_outcome.tenant_id
+       AND o.id = resolve_outcome.outcome_id
+       AND o.status = 'pending'
+    RETURNING o.* INTO r;
+    IF FOUND THEN
+        RETURN r;
+    END IF;
+
+    SELECT o.status INTO current_status
+      FROM learning.outcome_records o
+     WHERE o.tenant_id = resolve_outcome.tenant_id AND o.id = resolve_outcome.outcome_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outcome % not found', outcome_id
+            USING ERRCODE = 'no_data_found', DETAIL = format('Tenant %s has no outcome with this id.', tenant_id);
+    END IF;
+    RAISE EXCEPTION 'outcome % already resolved with status ''%'', cannot re-resolve', outcome_id, current_status
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+END $$;
+COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
+    'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
+
+CREATE FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_state_id text)
+    RETURNS SETOF learning.outcome_records LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    RETURN QUERY
+    SELECT o.* FROM learning.outcome_records o
+     WHERE o.tenant_id = outcomes_for_conversation.tenant_id
+       AND o.conversation_state_id = outcomes_for_conversation.conversation_state_id
+     ORDER BY o.created_at, o.id;
+END $$;
+COMMENT ON FUNCTION learning.outcomes_for_conversation(text, text) IS
+    'Every outcome of a conversation, oldest first';
+
+CREATE FUNCTION learning.pending_outcomes(
+    tenant_id text DEFAULT NULL,
+    outcome_type text DEFAULT NULL,
+    expired_only boolean DEFAULT false)
+    RETURNS SETOF learning.outcome_records LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF tenant_id IS NOT NULL THEN
+        PERFORM learning.check_tenant_id(tenant_id);
+    END IF;
+    RETURN QUERY
+    SELECT o.* FROM learning.outcome_records o
+     WHERE o.status = 'pending'
+       AND (pending_outcomes.tenant_id IS NULL OR o.tenant_id = pending_outcomes.tenant_id)
+       AND (pending_outcomes.outcome_type IS NULL OR o.outcome_type = pending_outcomes.outcome_type)
+       AND (NOT coalesce(expired_only, false) OR o.window_expires_at < pg_catalog.now())
+     ORDER BY o.window_expires_at, o.tenant_id, o.id;
+END $$;
+COMMENT ON FUNCTION learning.pending_outcomes(text, text, boolean) IS
+    'Pending outcomes, optionally of one tenant and outcome type; expired_only keeps those whose window has ended (soonest window first)';
+
+-- The lifecycle guard and the calibration triggers (src/outcomes.c, src/calibration.c).
+CREATE FUNCTION learning.outcome_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'learning_outcome_guard';
+COMMENT ON FUNCTION learning.outcome_guard() IS
+    'BEFORE trigger: fills resolved_at and default scores, refuses any change to a resolved outcome''s status, score, confidence, action type or tenant (55000)';
+
+CREATE TRIGGER outcome_records_guard
+    BEFORE INSERT OR UPDATE ON learning.outcome_records
+    FOR EACH ROW EXECUTE FUNCTION learning.outcome_guard();

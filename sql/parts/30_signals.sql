@@ -1,0 +1,121 @@
+------------------------------------------------------------------------------
+-- Section: signals (SPEC section 3, Signals)
+--
+-- ingest_signal only stores; the signal jobs (section "jobs") apply signals
+-- to pending outcomes.  signal_rule() is the one place that knows which
+-- outcome type a signal type resolves, and to what.
+------------------------------------------------------------------------------
+
+-- The job that applies each signal type.
+CREATE FUNCTION learning.signal_job(signal_type text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN signal_type IN ('email_replied', 'email_bounced', 'email_unsubscribed') THEN 'immediate_signals'
+        WHEN signal_type IN ('meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show',
+                             'escalation_resolved', 'escalation_failed') THEN 'engagement_signals'
+        WHEN signal_type = 'deal_stage_changed' THEN 'deal_progression'
+    END
+$$;
+COMMENT ON FUNCTION learning.signal_job(text) IS
+    'The job that applies a signal type (immediate_signals, engagement_signals or deal_progression); NULL for an unknown type';
+
+-- The outcome type a signal type resolves.
+CREATE FUNCTION learning.signal_outcome_type(signal_type text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN signal_type IN ('email_replied', 'email_bounced', 'email_unsubscribed') THEN 'email_engagement'
+        WHEN signal_type IN ('meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show') THEN 'meeting_outcome'
+        WHEN signal_type IN ('escalation_resolved', 'escalation_failed') THEN 'escalation_result'
+        WHEN signal_type = 'deal_stage_changed' THEN 'deal_progression'
+    END
+$$;
+COMMENT ON FUNCTION learning.signal_outcome_type(text) IS
+    'The outcome type a signal type resolves; NULL for an unknown type';
+
+-- Position of a deal stage on the way to closed_won (closed_lost and stalled are failures).
+CREATE FUNCTION learning.deal_stage_rank(stage text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE stage
+        WHEN 'prospecting' THEN 0 WHEN 'discovery' THEN 1 WHEN 'qualification' THEN 2
+        WHEN 'evaluation' THEN 3 WHEN 'negotiation' THEN 4 WHEN 'closed_won' THEN 5
+    END
+$$;
+COMMENT ON FUNCTION learning.deal_stage_rank(text) IS
+    'Rank of a deal stage: prospecting 0 < discovery < qualification < evaluation < negotiation < closed_won 5; NULL otherwise';
+
+-- What a signal makes of a pending outcome of its outcome type: (status, score),
+-- or no row when it does not resolve it (a deal stage that did not advance).
+CREATE FUNCTION learning.signal_rule(signal_type text, detail jsonb, outcome_metadata jsonb,
+                                     OUT status text, OUT outcome_score float8)
+    RETURNS SETOF record LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT r.status, r.outcome_score FROM (
+        SELECT CASE
+                 WHEN signal_type IN ('email_replied', 'meeting_booked', 'meeting_held', 'escalation_resolved')
+                     THEN 'positive'
+                 WHEN signal_type IN ('email_bounced', 'email_unsubscribed', 'meeting_declined',
+                                      'meeting_no_show', 'escalation_failed')
+                     THEN 'negative'
+                 WHEN signal_type = 'deal_stage_changed' AND detail->>'stage' IN ('closed_lost', 'stalled')
+                     THEN 'negative'
+                 WHEN signal_type = 'deal_stage_changed'
+                      AND learning.deal_stage_rank(detail->>'stage')
+                          > learning.deal_stage_rank(coalesce(outcome_metadata->>'deal_stage_at_creation', 'prospecting'))
+                     THEN 'positive'
+               END AS status,
+               CASE
+                 WHEN signal_type = 'deal_stage_changed' AND detail->>'stage' IN ('closed_lost', 'stalled') THEN 0.0
+                 WHEN signal_type = 'deal_stage_changed'
+                     THEN least(0.2 * (learning.deal_stage_rank(detail->>'stage')
+                          - learning.deal_stage_rank(coalesce(outcome_metadata->>'deal_stage_at_creation', 'prospecting'))), 1.0)
+                 WHEN signal_type IN ('email_replied', 'meeting_booked', 'meeting_held', 'escalation_resolved') THEN 1.0
+                 ELSE 0.0
+               END::float8 AS outcome_score
+    ) r WHERE r.status IS NOT NULL
+$$;
+COMMENT ON FUNCTION learning.signal_rule(text, jsonb, jsonb) IS
+    'The status and score a signal gives a pending outcome of its type (SPEC signal table); no row when it leaves the outcome pending';
+
+CREATE FUNCTION learning.ingest_signal(
+    tenant_id text,
+    conversation_state_id text,
+    signal_type text,
+    occurred_at timestamptz DEFAULT now(),
+    detail jsonb DEFAULT '{}',
+    external_id text DEFAULT NULL)
+    RETURNS uuid LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    new_id uuid;
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('conversation_state_id', conversation_state_id IS NULL);
+    PERFORM learning.check_required('signal_type', signal_type IS NULL);
+    PERFORM learning.check_required('occurred_at', occurred_at IS NULL);
+    PERFORM learning.check_json_object('detail', detail);
+    IF learning.signal_job(signal_type) IS NULL THEN
+        RAISE EXCEPTION 'unknown signal_type "%"', signal_type
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Signal types: deal_stage_changed, email_bounced, email_replied, email_unsubscribed, '
+                           'escalation_failed, escalation_resolved, meeting_booked, meeting_declined, meeting_held, meeting_no_show.';
+    END IF;
+    IF signal_type = 'deal_stage_changed'
+       AND learning.deal_stage_rank(detail->>'stage') IS NULL
+       AND coalesce(detail->>'stage', '') NOT IN ('closed_lost', 'stalled') THEN
+        RAISE EXCEPTION 'invalid detail.stage "%" for deal_stage_changed', detail->>'stage'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Deal stages: prospecting, discovery, qualification, evaluation, negotiation, closed_won, closed_lost, stalled.';
+    END IF;
+
+    INSERT INTO learning.signals AS s (tenant_id, conversation_state_id, signal_type, occurred_at, detail, external_id)
+    VALUES (ingest_signal.tenant_id, ingest_signal.conversation_state_id, ingest_signal.signal_type,
+            ingest_signal.occurred_at, ingest_signal.detail, ingest_signal.external_id)
+    ON CONFLICT ON CONSTRAINT signals_external_id_key DO NOTHING
+    RETURNING s.id INTO new_id;
+    IF new_id IS NULL THEN
+        -- the same (tenant_id, external_id) was ingested before: its first id, nothing new stored
+        SELECT s.id INTO new_id FROM learning.signals s
+         WHERE s.tenant_id = ingest_signal.tenant_id AND s.external_id = ingest_signal.external_id;
+    END IF;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION learning.ingest_signal(text, text, text, timestamptz, jsonb, text) IS
+    'Stores a signal of what happened; the same (tenant_id, external_id) again returns the first id and stores nothing. The signal jobs apply it';

@@ -1,0 +1,188 @@
+------------------------------------------------------------------------------
+-- Section: jobs (SPEC section 6): what each of the five jobs does
+--
+-- learning.run_job(job_name) runs one now, in the caller's transaction; the
+-- schedulers (src/scheduler.c) call the same function, each run in its own
+-- transaction.  Each job reads only new work: signals not applied yet, and
+-- pending outcomes whose window has ended (partial indexes on both).
+------------------------------------------------------------------------------
+
+-- The signal types a signal job applies.
+CREATE FUNCTION learning.job_signal_types(job_name text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE job_name
+        WHEN 'immediate_signals' THEN ARRAY['email_replied', 'email_bounced', 'email_unsubscribed']
+        WHEN 'engagement_signals' THEN ARRAY['meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show',
+                                             'escalation_resolved', 'escalation_failed']
+        WHEN 'deal_progression' THEN ARRAY['deal_stage_changed']
+    END
+$$;
+COMMENT ON FUNCTION learning.job_signal_types(text) IS 'The signal types a signal job applies';
+
+-- apply_signals: every unapplied signal of the job's types resolves the pending
+-- outcomes it matches (same tenant and conversation, matching outcome type,
+-- created at or before the signal, signal inside the window).  When several
+-- signals match one outcome the earliest that resolves it decides.  Returns
+-- the outcomes resolved per tenant.
+CREATE FUNCTION learning.apply_signals(job_name text)
+    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    types text[] := learning.job_signal_types(job_name);
+BEGIN
+    RETURN QUERY
+    WITH batch AS (
+        SELECT s.tenant_id, s.id, s.conversation_state_id, s.signal_type, s.occurred_at, s.detail, s.ingested_at
+          FROM learning.signals s
+         WHERE s.applied_at IS NULL AND s.signal_type = ANY (types)
+           FOR UPDATE SKIP LOCKED
+    ), decided AS (
+        SELECT DISTINCT ON (o.tenant_id, o.id)
+               o.tenant_id, o.id, r.status, r.outcome_score, b.signal_type, b.id AS signal_id
+          FROM batch b
+          JOIN learning.outcome_records o
+            ON o.tenant_id = b.tenant_id
+           AND o.conversation_state_id = b.conversation_state_id
+           AND o.status = 'pending'
+           AND o.outcome_type = learning.signal_outcome_type(b.signal_type)
+           AND o.created_at <= b.occurred_at
+           AND b.occurred_at <= o.window_expires_at
+         CROSS JOIN LATERAL learning.signal_rule(b.signal_type, b.detail, o.metadata) r
+         ORDER BY o.tenant_id, o.id, b.occurred_at, b.ingested_at, b.id
+    ), resolved AS (
+        UPDATE learning.outcome_records o
+           SET status = d.status, outcome_score = d.outcome_score,
+               signal_source = 'signal:' || d.signal_type, resolved_at = pg_catalog.now()
+          FROM decided d
+         WHERE o.tenant_id = d.tenant_id AND o.id = d.id AND o.status = 'pending'
+        RETURNING o.tenant_id, d.signal_id
+    ), per_signal AS (
+        SELECT r.tenant_id, r.signal_id, count(*) AS n FROM resolved r GROUP BY 1, 2
+    ), marked AS (
+        UPDATE learning.signals s
+           SET applied_at = pg_catalog.now(), resolved_count = coalesce(ps.n, 0)
+          FROM batch b LEFT JOIN per_signal ps ON ps.tenant_id = b.tenant_id AND ps.signal_id = b.id
+         WHERE s.tenant_id = b.tenant_id AND s.id = b.id
+        RETURNING s.tenant_id
+    )
+    SELECT r.tenant_id, count(*)::bigint FROM resolved r GROUP BY r.tenant_id
+    UNION ALL
+    SELECT m.tenant_id, 0::bigint FROM marked m WHERE false;
+END $$;
+COMMENT ON FUNCTION learning.apply_signals(text) IS
+    'Applies the unapplied signals of a signal job to the pending outcomes they resolve; returns outcomes resolved per tenant';
+
+-- expire_overdue: pending outcomes whose window has ended become expired
+-- (counted as 0 in calibration), except those with an unapplied signal that
+-- occurred inside their window: that signal decides them when its job runs.
+CREATE FUNCTION learning.expire_overdue()
+    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE AS $$
+    WITH expired AS (
+        UPDATE learning.outcome_records o
+           SET status = 'expired', signal_source = 'window_expired', resolved_at = pg_catalog.now()
+         WHERE o.status = 'pending'
+           AND o.window_expires_at < pg_catalog.now()
+           AND NOT EXISTS (
+                SELECT 1 FROM learning.signals s
+                 WHERE s.applied_at IS NULL
+                   AND s.tenant_id = o.tenant_id
+                   AND s.conversation_state_id = o.conversation_state_id
+                   AND s.occurred_at BETWEEN o.created_at AND o.window_expires_at
+                   AND learning.signal_outcome_type(s.signal_type) = o.outcome_type)
+        RETURNING o.tenant_id
+    )
+    SELECT e.tenant_id, count(*)::bigint FROM expired e GROUP BY e.tenant_id
+$$;
+COMMENT ON FUNCTION learning.expire_overdue() IS
+    'Expires pending outcomes whose window has ended, unless an unapplied in-window signal will decide them; returns outcomes expired per tenant';
+
+-- calibration_check: check_and_adjust for every (tenant, action type) with data.
+CREATE FUNCTION learning.calibration_check()
+    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE AS $$
+    SELECT t.tenant_id, count(a.adj)::bigint
+      FROM (SELECT DISTINCT b.tenant_id, b.action_type FROM learning.calibration_bins b) t
+     CROSS JOIN LATERAL (SELECT learning.check_and_adjust(t.tenant_id, t.action_type) AS adj) a
+     GROUP BY t.tenant_id
+    HAVING count(a.adj) > 0
+$$;
+COMMENT ON FUNCTION learning.calibration_check() IS
+    'Runs check_and_adjust for every (tenant, action type) that has calibration data; returns adjustments per tenant';
+
+-- execute_job runs one job in the current transaction and records it.
+CREATE FUNCTION learning.execute_job(job_name text, run_by text) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    started timestamptz := pg_catalog.clock_timestamp();
+    finished timestamptz;
+    tenants text[];
+    counts bigint[];
+    total bigint;
+    run_id bigint;
+BEGIN
+    PERFORM learning.check_required('job_name', job_name IS NULL);
+    IF job_name NOT IN ('immediate_signals', 'engagement_signals', 'deal_progression',
+                        'expire_overdue', 'calibration_check') THEN
+        RAISE EXCEPTION 'unknown job "%"', job_name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Jobs: calibration_check, deal_progression, engagement_signals, expire_overdue, immediate_signals.';
+    END IF;
+
+    IF job_name = 'expire_overdue' THEN
+        SELECT coalesce(array_agg(t.tenant_id), '{}'), coalesce(array_agg(t.items), '{}')
+          INTO tenants, counts FROM learning.expire_overdue() t;
+    ELSIF job_name = 'calibration_check' THEN
+        SELECT coalesce(array_agg(t.tenant_id), '{}'), coalesce(array_agg(t.items), '{}')
+          INTO tenants, counts FROM learning.calibration_check() t;
+    ELSE
+        SELECT coalesce(array_agg(t.tenant_id), '{}'), coalesce(array_agg(t.items), '{}')
+          INTO tenants, counts FROM learning.apply_signals(job_name) t;
+    END IF;
+    SELECT coalesce(sum(c), 0) INTO total FROM unnest(counts) c;
+    finished := pg_catalog.clock_timestamp();
+
+    INSERT INTO learning.job_runs (job_name, started_at, finished_at, status, items, run_by)
+    VALUES (execute_job.job_name, started, finished, 'succeeded', total, execute_job.run_by)
+    RETURNING id INTO run_id;
+
+    -- every tenant the run changed hears of it
+    PERFORM learning.emit_event(t.tenant_id, 'job_completed',
+                                pg_catalog.jsonb_build_object('job', job_name, 'run_id', run_id, 'items', t.items))
+       FROM unnest(tenants, counts) AS t(tenant_id, items);
+
+    PERFORM learning.prune_job_runs();
+
+    RETURN pg_catalog.jsonb_build_object('job', job_name, 'run_id', run_id, 'status', 'succeeded',
+                                         'items', total, 'started_at', started, 'finished_at', finished);
+END $$;
+COMMENT ON FUNCTION learning.execute_job(text, text) IS
+    'Runs a job in the current transaction, records its learning.job_runs row and announces it to the tenants it changed';
+
+CREATE FUNCTION learning.run_job(job_name text) RETURNS jsonb
+    LANGUAGE sql VOLATILE AS $$
+    SELECT learning.execute_job(job_name, 'run_job')
+$$;
+COMMENT ON FUNCTION learning.run_job(text) IS
+    'Runs one of the five jobs now, in the caller''s transaction, with the same effects and job_runs record as a scheduled run';
+
+-- record_failed_job writes the job_runs row of a run that failed (the
+-- scheduler calls it in a fresh transaction after rolling the run back).
+CREATE FUNCTION learning.record_failed_job(job_name text, started_at timestamptz, message text)
+    RETURNS bigint LANGUAGE sql VOLATILE AS $$
+    INSERT INTO learning.job_runs (job_name, started_at, finished_at, status, items, message, run_by)
+    VALUES ($1, $2, pg_catalog.clock_timestamp(), 'failed', 0, $3, 'scheduler')
+    RETURNING id
+$$;
+COMMENT ON FUNCTION learning.record_failed_job(text, timestamptz, text) IS
+    'Records a failed scheduled run with its error message';
+
+-- prune_job_runs keeps job history within learning.job_history_retention.
+CREATE FUNCTION learning.prune_job_runs() RETURNS bigint
+    LANGUAGE sql VOLATILE AS $$
+    WITH gone AS (
+        DELETE FROM learning.job_runs r
+         WHERE r.started_at < pg_catalog.now()
+               - coalesce(nullif(pg_catalog.current_setting('learning.job_history_retention', true), ''), '7d')::interval
+        RETURNING 1)
+    SELECT count(*) FROM gone
+$$;
+COMMENT ON FUNCTION learning.prune_job_runs() IS
+    'Deletes job_runs rows older than learning.job_history_retention (default 7 days)';

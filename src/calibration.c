@@ -1,0 +1,1207 @@
+/*-------------------------------------------------------------------------
+ *
+ * calibration.c
+ *		Exact calibration per (tenant, action type): the bin sums kept by
+ *		triggers on learning.outcome_records, the brier_score aggregate, the
+ *		Brier score, reliability curve and decomposition read from the bins,
+ *		the damped confidence_scale adjustment, and the decision-time lookups
+ *		adjusted_confidence and calibrated_probability.
+ *
+ * How the bins stay exact without hot rows.  A row-level AFTER trigger on
+ * outcome_records (fired only when a row becomes resolved, is inserted
+ * resolved, or a resolved row is deleted) adds the row's contribution to a
+ * small hash in transaction memory.  A statement-level AFTER trigger flushes
+ * the hash with one set-based upsert.  The upsert goes to the shard row
+ * (bin, MyBackendId % CALIBRATION_SHARDS), so concurrent sessions that resolve
+ * outcomes of the same action type write different rows and never queue
+ * behind each other; readers add the few shards of a bin.  Entries carry the
+ * subtransaction that made them, so an aborted subtransaction takes its
+ * contribution with it.  Whatever path resolves an outcome (resolve_outcome,
+ * a job, a plain UPDATE through the API) goes through the same triggers, and
+ * a row can become resolved only once (the guard trigger in outcomes.c), so
+ * an outcome is counted once.
+ *
+ * Each bin keeps count, sum p, sum p^2, sum o, sum o^2 and sum p*o, which
+ * give the exact Brier score (sum (p-o)^2 = sum p^2 - 2 sum p*o + sum o^2),
+ * the mean prediction and the observed rate per bin.
+ *
+ * Copyright (c) 2026, the learning authors
+ *
+ * IDENTIFICATION
+ *		src/calibration.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/backendid.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "learning.h"
+
+/* Shard rows per bin; concurrent writers of one action type spread over them. */
+#define CALIBRATION_SHARDS		16
+
+/* Thresholds of SPEC section 3 (Calibration). */
+#define ADJUST_MIN_SAMPLES		10
+#define ADJUST_GAP_THRESHOLD	0.15
+#define ADJUST_MAX_STEP			0.10
+#define SCALE_MIN				0.5
+#define SCALE_MAX				1.5
+#define ECE_CALIBRATED			0.15
+#define WILSON_Z				1.959963984540054
+/* Pseudo-samples that pull a thin bin's rate toward its mean prediction. */
+#define PROBABILITY_PRIOR		10.0
+
+#if PG_VERSION_NUM >= 170000
+#define LEARNING_BACKEND_NUMBER MyProcNumber
+#else
+#define LEARNING_BACKEND_NUMBER MyBackendId
+#endif
+
+/* The exact sums of one bin (or one shard row of it). */
+typedef struct BinSums
+{
+	double		n;
+	double		sum_p;
+	double		sum_p2;
+	double		sum_o;
+	double		sum_o2;
+	double		sum_po;
+} BinSums;
+
+/* Key of a pending contribution: which bin, and which subtransaction made it. */
+typedef struct PendingKey
+{
+	char		tenant_id[LEARNING_TENANT_MAXLEN + 1];
+	char		action_type[LEARNING_ACTION_MAXLEN + 1];
+	int16		bin_index;
+	SubTransactionId subid;
+} PendingKey;
+
+typedef struct PendingEntry
+{
+	PendingKey	key;			/* hash key, must be first */
+	BinSums		sums;
+} PendingEntry;
+
+/* Contributions of the current statement(s) not flushed yet; lives in TopTransactionContext. */
+static HTAB *pending_bins = NULL;
+
+/* Saved SPI plans. */
+static SPIPlanPtr flush_plan = NULL;
+static SPIPlanPtr load_bins_plan = NULL;
+static SPIPlanPtr load_scale_plan = NULL;
+
+PG_FUNCTION_INFO_V1(learning_outcome_calibrate);
+PG_FUNCTION_INFO_V1(learning_outcome_calibrate_flush);
+PG_FUNCTION_INFO_V1(learning_brier_accum);
+PG_FUNCTION_INFO_V1(learning_brier_combine);
+PG_FUNCTION_INFO_V1(learning_brier_final);
+PG_FUNCTION_INFO_V1(learning_brier_score_bins);
+PG_FUNCTION_INFO_V1(learning_calibration_curve);
+PG_FUNCTION_INFO_V1(learning_check_and_adjust);
+PG_FUNCTION_INFO_V1(learning_adjusted_confidence);
+PG_FUNCTION_INFO_V1(learning_calibrated_probability);
+
+static int	bin_of(double p);
+static bool outcome_value(const char *status, bool score_null, double score, double *o);
+static void pending_add(const char *tenant_id, const char *action_type, int bin,
+						double p, double o, double sign);
+static void flush_pending_bins(void);
+static void load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_NBINS]);
+static double load_confidence_scale(const char *tenant_id, const char *action_type);
+static void check_tenant_and_type(FunctionCallInfo fcinfo);
+static SPIPlanPtr prepare_saved(const char *sql, int nargs, Oid *argtypes);
+
+/* ----------------------------------------------------------------
+ * Binning and outcome values
+ * ----------------------------------------------------------------
+ */
+
+/* bin_of is min(floor(p * 10), 9) for p in [0, 1]. */
+static int
+bin_of(double p)
+{
+	int			bin = (int) floor(p * LEARNING_NBINS);
+
+	if (bin < 0)
+		bin = 0;
+	if (bin > LEARNING_NBINS - 1)
+		bin = LEARNING_NBINS - 1;
+	return bin;
+}
+
+/*
+ * outcome_value gives the value o a resolved outcome counts with: positive ->
+ * its score (1.0 by default), negative and expired -> 0.  Pending and
+ * ambiguous outcomes are not counted (returns false).
+ */
+static bool
+outcome_value(const char *status, bool score_null, double score, double *o)
+{
+	if (strcmp(status, "positive") == 0)
+		*o = score_null ? 1.0 : score;
+	else if (strcmp(status, "negative") == 0 || strcmp(status, "expired") == 0)
+		*o = 0.0;
+	else
+		return false;
+	return true;
+}
+
+/* ----------------------------------------------------------------
+ * Pending contributions and their flush
+ * ----------------------------------------------------------------
+ */
+
+/* pending_add adds sign * (one outcome) to the pending sums of its bin. */
+static void
+pending_add(const char *tenant_id, const char *action_type, int bin,
+			double p, double o, double sign)
+{
+	PendingKey	key;
+	PendingEntry *entry;
+	bool		found;
+
+	if (strlen(tenant_id) > LEARNING_TENANT_MAXLEN)
+		learning_check_tenant_id(tenant_id);
+	if (strlen(action_type) > LEARNING_ACTION_MAXLEN)
+		learning_check_action_type(action_type);
+
+	if (pending_bins == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(PendingKey);
+		ctl.entrysize = sizeof(PendingEntry);
+		ctl.hcxt = TopTransactionContext;
+		pending_bins = hash_create("learning pending calibration bins", 16, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.tenant_id, tenant_id, sizeof(key.tenant_id));
+	strlcpy(key.action_type, action_type, sizeof(key.action_type));
+	key.bin_index = (int16) bin;
+	key.subid = GetCurrentSubTransactionId();
+
+	entry = hash_search(pending_bins, &key, HASH_ENTER, &found);
+	if (!found)
+		memset(&entry->sums, 0, sizeof(BinSums));
+	entry->sums.n += sign;
+	entry->sums.sum_p += sign * p;
+	entry->sums.sum_p2 += sign * p * p;
+	entry->sums.sum_o += sign * o;
+	entry->sums.sum_o2 += sign * o * o;
+	entry->sums.sum_po += sign * p * o;
+}
+
+/* Flush order: by tenant, action type and bin, so two flushes never deadlock. */
+static int
+pending_entry_cmp(const void *a, const void *b)
+{
+	const PendingEntry *x = *(PendingEntry *const *) a;
+	const PendingEntry *y = *(PendingEntry *const *) b;
+	int			c;
+
+	c = strcmp(x->key.tenant_id, y->key.tenant_id);
+	if (c == 0)
+		c = strcmp(x->key.action_type, y->key.action_type);
+	if (c == 0)
+		c = (int) x->key.bin_index - (int) y->key.bin_index;
+	return c;
+}
+
+/*
+ * flush_pending_bins writes every pending contribution with one upsert into
+ * this backend's shard rows, then forgets them.  Entries of different live
+ * subtransactions for the same bin are merged.
+ */
+static void
+flush_pending_bins(void)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *entry;
+	PendingEntry **entries;
+	long		count;
+	int			nkeys = 0;
+	int			i;
+	Datum	   *tenants, *actions, *bins, *ns, *sp, *sp2, *so, *so2, *spo;
+	Datum		values[10];
+	Oid			argtypes[10] = {TEXTARRAYOID, TEXTARRAYOID, INT2ARRAYOID, INT2OID,
+	FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+	int			ret;
+
+	if (pending_bins == NULL || (count = hash_get_num_entries(pending_bins)) == 0)
+		return;
+
+	entries = palloc(sizeof(PendingEntry *) * count);
+	hash_seq_init(&seq, pending_bins);
+	i = 0;
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		entries[i++] = entry;
+	qsort(entries, count, sizeof(PendingEntry *), pending_entry_cmp);
+
+	tenants = palloc(sizeof(Datum) * count);
+	actions = palloc(sizeof(Datum) * count);
+	bins = palloc(sizeof(Datum) * count);
+	ns = palloc(sizeof(Datum) * count);
+	sp = palloc(sizeof(Datum) * count);
+	sp2 = palloc(sizeof(Datum) * count);
+	so = palloc(sizeof(Datum) * count);
+	so2 = palloc(sizeof(Datum) * count);
+	spo = palloc(sizeof(Datum) * count);
+
+	/* merge runs of the same bin (different subtransactions) into one row */
+	for (i = 0; i < count; i++)
+	{
+		BinSums		s = entries[i]->sums;
+
+		while (i + 1 < count && pending_entry_cmp(&entries[i], &entries[i + 1]) == 0)
+		{
+			i++;
+			s.n += entries[i]->sums.n;
+			s.sum_p += entries[i]->sums.sum_p;
+			s.sum_p2 += entries[i]->sums.sum_p2;
+			s.sum_o += entries[i]->sums.sum_o;
+			s.sum_o2 += entries[i]->sums.sum_o2;
+			s.sum_po += entries[i]->sums.sum_po;
+		}
+		if (s.n == 0 && s.sum_p == 0 && s.sum_o == 0)
+			continue;			/* a row inserted and deleted in one statement */
+		tenants[nkeys] = CStringGetTextDatum(entries[i]->key.tenant_id);
+		actions[nkeys] = CStringGetTextDatum(entries[i]->key.action_type);
+		bins[nkeys] = Int16GetDatum(entries[i]->key.bin_index);
+		ns[nkeys] = Float8GetDatum(s.n);
+		sp[nkeys] = Float8GetDatum(s.sum_p);
+		sp2[nkeys] = Float8GetDatum(s.sum_p2);
+		so[nkeys] = Float8GetDatum(s.sum_o);
+		so2[nkeys] = Float8GetDatum(s.sum_o2);
+		spo[nkeys] = Float8GetDatum(s.sum_po);
+		nkeys++;
+	}
+
+	/* forget before writing: an error below aborts the statement anyway */
+	hash_destroy(pending_bins);
+	pending_bins = NULL;
+
+	if (nkeys == 0)
+		return;
+
+	values[0] = PointerGetDatum(construct_array(tenants, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(actions, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(bins, nkeys, INT2OID, 2, true, TYPALIGN_SHORT));
+	values[3] = Int16GetDatum((int16) (LEARNING_BACKEND_NUMBER % CALIBRATION_SHARDS));
+	values[4] = PointerGetDatum(construct_array(ns, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_array(sp, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(construct_array(sp2, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[7] = PointerGetDatum(construct_array(so, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[8] = PointerGetDatum(construct_array(so2, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[9] = PointerGetDatum(construct_array(spo, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "learning: SPI_connect failed");
+	if (flush_plan == NULL)
+		flush_plan = prepare_saved(
+								   "INSERT INTO learning.calibration_bins AS b "
+								   "  (tenant_id, action_type, bin_index, shard, n, sum_p, sum_p2, sum_o, sum_o2, sum_po) "
+								   "SELECT u.t, u.a, u.b, $4, u.n::bigint, u.p, u.p2, u.o, u.o2, u.po "
+								   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								   "       pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+								   "       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10)) "
+								   "       AS u(t, a, b, n, p, p2, o, o2, po) "
+								   "ON CONFLICT (tenant_id, action_type, bin_index, shard) DO UPDATE SET "
+								   "  n = b.n + excluded.n, sum_p = b.sum_p + excluded.sum_p, "
+								   "  sum_p2 = b.sum_p2 + excluded.sum_p2, sum_o = b.sum_o + excluded.sum_o, "
+								   "  sum_o2 = b.sum_o2 + excluded.sum_o2, sum_po = b.sum_po + excluded.sum_po, "
+								   "  updated_at = pg_catalog.now()",
+								   10, argtypes);
+	ret = SPI_execute_plan(flush_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "learning: calibration bin upsert failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+/*
+ * learning_calibration_xact_callback: pending contributions live in
+ * TopTransactionContext, so the pointer is dropped at every transaction end;
+ * a statement that somehow left some behind is flushed before commit.
+ */
+void
+learning_calibration_xact_callback(int event)
+{
+	switch ((XactEvent) event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			if (pending_bins != NULL && hash_get_num_entries(pending_bins) > 0)
+				flush_pending_bins();
+			pending_bins = NULL;
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			pending_bins = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+/* learning_calibration_subxact_abort drops what an aborted subtransaction added. */
+void
+learning_calibration_subxact_abort(SubTransactionId mySubid)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *entry;
+
+	if (pending_bins == NULL)
+		return;
+	hash_seq_init(&seq, pending_bins);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (entry->key.subid == mySubid)
+			hash_search(pending_bins, &entry->key, HASH_REMOVE, NULL);
+	}
+}
+
+/* learning_calibration_subxact_commit hands a committed subtransaction's entries to its parent. */
+void
+learning_calibration_subxact_commit(SubTransactionId mySubid, SubTransactionId parentSubid)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *entry;
+	List	   *moved = NIL;
+	ListCell   *lc;
+
+	if (pending_bins == NULL || hash_get_num_entries(pending_bins) == 0)
+		return;
+	hash_seq_init(&seq, pending_bins);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (entry->key.subid == mySubid)
+		{
+			PendingEntry *copy = MemoryContextAlloc(TopTransactionContext, sizeof(PendingEntry));
+
+			memcpy(copy, entry, sizeof(PendingEntry));
+			moved = lappend(moved, copy);
+			hash_search(pending_bins, &entry->key, HASH_REMOVE, NULL);
+		}
+	}
+	foreach(lc, moved)
+	{
+		PendingEntry *copy = lfirst(lc);
+		PendingEntry *target;
+		bool		found;
+
+		copy->key.subid = parentSubid;
+		target = hash_search(pending_bins, &copy->key, HASH_ENTER, &found);
+		if (!found)
+			memset(&target->sums, 0, sizeof(BinSums));
+		target->sums.n += copy->sums.n;
+		target->sums.sum_p += copy->sums.sum_p;
+		target->sums.sum_p2 += copy->sums.sum_p2;
+		target->sums.sum_o += copy->sums.sum_o;
+		target->sums.sum_o2 += copy->sums.sum_o2;
+		target->sums.sum_po += copy->sums.sum_po;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Triggers on learning.outcome_records
+ * ----------------------------------------------------------------
+ */
+
+/* tuple_text returns a text column of a tuple as a C string, or NULL. */
+static char *
+tuple_text(HeapTuple tuple, TupleDesc desc, const char *column)
+{
+	int			attno = SPI_fnumber(desc, column);
+
+	if (attno <= 0)
+		elog(ERROR, "learning: column \"%s\" not found", column);
+	return SPI_getvalue(tuple, desc, attno);
+}
+
+/* tuple_float8 returns a float8 column of a tuple; *isnull tells NULL. */
+static double
+tuple_float8(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	int			attno = SPI_fnumber(desc, column);
+	Datum		d;
+
+	if (attno <= 0)
+		elog(ERROR, "learning: column \"%s\" not found", column);
+	d = SPI_getbinval(tuple, desc, attno, isnull);
+	return *isnull ? 0.0 : DatumGetFloat8(d);
+}
+
+/*
+ * learning_outcome_calibrate: AFTER ROW trigger.  A row that became resolved
+ * (UPDATE), was inserted resolved (INSERT) or a resolved row that is deleted
+ * (DELETE) adds +1 or -1 outcome to its bin's pending sums.  The WHEN clauses
+ * of the CREATE TRIGGER statements pick those rows.
+ */
+Datum
+learning_outcome_calibrate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	double		sign = 1.0;
+	char	   *status;
+	bool		pnull, snull;
+	double		p, score, o;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		elog(ERROR, "learning_outcome_calibrate must be an AFTER ROW trigger");
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		tuple = trigdata->tg_newtuple;
+	else
+	{
+		tuple = trigdata->tg_trigtuple;
+		if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+			sign = -1.0;
+	}
+
+	status = tuple_text(tuple, desc, "status");
+	p = tuple_float8(tuple, desc, "predicted_confidence", &pnull);
+	score = tuple_float8(tuple, desc, "outcome_score", &snull);
+	if (!pnull && outcome_value(status, snull, score, &o))
+		pending_add(tuple_text(tuple, desc, "tenant_id"),
+					tuple_text(tuple, desc, "action_type"),
+					bin_of(p), p, o, sign);
+
+	return PointerGetDatum(NULL);
+}
+
+/* learning_outcome_calibrate_flush: AFTER STATEMENT trigger that writes the pending sums. */
+Datum
+learning_outcome_calibrate_flush(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "learning_outcome_calibrate_flush must be called as a trigger");
+	flush_pending_bins();
+	return PointerGetDatum(NULL);
+}
+
+/* ----------------------------------------------------------------
+ * brier_score(predicted, outcome) aggregate
+ *
+ * State: float8[2] = {count, sum of (p - o)^2}.  Parallel safe through the
+ * combine function, like avg(float8).
+ * ----------------------------------------------------------------
+ */
+
+static float8 *
+check_brier_state(ArrayType *arr)
+{
+	if (ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != 2 || ARR_HASNULL(arr) ||
+		ARR_ELEMTYPE(arr) != FLOAT8OID)
+		elog(ERROR, "learning: brier_score state must be a float8[2]");
+	return (float8 *) ARR_DATA_PTR(arr);
+}
+
+/* learning_brier_accum adds one (p, o) pair; both must be finite. */
+Datum
+learning_brier_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	float8		p = PG_GETARG_FLOAT8(1);
+	float8		o = PG_GETARG_FLOAT8(2);
+	float8	   *s;
+	float8		d;
+
+	if (isnan(p) || isinf(p) || isnan(o) || isinf(o))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("brier_score needs finite values, got predicted %s and outcome %s",
+						float8out_internal(p), float8out_internal(o))));
+	d = (p - o) * (p - o);
+
+	if (AggCheckCallContext(fcinfo, NULL))
+	{
+		/* the state belongs to the aggregate: update it in place */
+		s = check_brier_state(state);
+		s[0] += 1.0;
+		s[1] += d;
+		PG_RETURN_ARRAYTYPE_P(state);
+	}
+	else
+	{
+		Datum		elems[2];
+
+		s = check_brier_state(state);
+		elems[0] = Float8GetDatum(s[0] + 1.0);
+		elems[1] = Float8GetDatum(s[1] + d);
+		PG_RETURN_ARRAYTYPE_P(construct_array(elems, 2, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+}
+
+/* learning_brier_combine merges two partial states (parallel aggregation). */
+Datum
+learning_brier_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	float8	   *sa = check_brier_state(a);
+	float8	   *sb = check_brier_state(b);
+	Datum		elems[2];
+
+	if (AggCheckCallContext(fcinfo, NULL))
+	{
+		sa[0] += sb[0];
+		sa[1] += sb[1];
+		PG_RETURN_ARRAYTYPE_P(a);
+	}
+	elems[0] = Float8GetDatum(sa[0] + sb[0]);
+	elems[1] = Float8GetDatum(sa[1] + sb[1]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, 2, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* learning_brier_final is the mean of (p - o)^2, NULL when no rows. */
+Datum
+learning_brier_final(PG_FUNCTION_ARGS)
+{
+	float8	   *s = check_brier_state(PG_GETARG_ARRAYTYPE_P(0));
+
+	if (s[0] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(s[1] / s[0]);
+}
+
+/* ----------------------------------------------------------------
+ * Reading the bins
+ * ----------------------------------------------------------------
+ */
+
+/* prepare_saved prepares a statement and keeps it for the life of the backend. */
+static SPIPlanPtr
+prepare_saved(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "learning: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "learning: SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * load_bins reads the ten bins of (tenant, action type), each the sum of its
+ * shard rows.  Reads only learning.calibration_bins (at most ten times the
+ * shard count rows), never outcome rows.
+ */
+static void
+load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_NBINS])
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	uint64		i;
+	int			ret;
+
+	memset(bins, 0, sizeof(BinSums) * LEARNING_NBINS);
+	values[0] = CStringGetTextDatum(tenant_id);
+	values[1] = CStringGetTextDatum(action_type);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "learning: SPI_connect failed");
+	if (load_bins_plan == NULL)
+		load_bins_plan = prepare_saved(
+									   "SELECT bin_index, n::float8, sum_p, sum_p2, sum_o, sum_o2, sum_po "
+									   "  FROM learning.calibration_bins "
+									   " WHERE tenant_id = $1 AND action_type = $2",
+									   2, argtypes);
+	ret = SPI_execute_plan(load_bins_plan, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "learning: reading calibration bins failed: %s", SPI_result_code_string(ret));
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			bin = DatumGetInt16(SPI_getbinval(tup, desc, 1, &isnull));
+		BinSums    *b;
+
+		if (bin < 0 || bin >= LEARNING_NBINS)
+			continue;
+		b = &bins[bin];
+		b->n += DatumGetFloat8(SPI_getbinval(tup, desc, 2, &isnull));
+		b->sum_p += DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+		b->sum_p2 += DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+		b->sum_o += DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
+		b->sum_o2 += DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+		b->sum_po += DatumGetFloat8(SPI_getbinval(tup, desc, 7, &isnull));
+	}
+	SPI_finish();
+}
+
+/* load_confidence_scale reads the stored scale of an action type (1.0 when none). */
+static double
+load_confidence_scale(const char *tenant_id, const char *action_type)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	double		scale = 1.0;
+	int			ret;
+
+	values[0] = CStringGetTextDatum(tenant_id);
+	values[1] = CStringGetTextDatum(action_type);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "learning: SPI_connect failed");
+	if (load_scale_plan == NULL)
+		load_scale_plan = prepare_saved(
+										"SELECT confidence_scale FROM learning.calibration_state "
+										" WHERE tenant_id = $1 AND action_type = $2",
+										2, argtypes);
+	ret = SPI_execute_plan(load_scale_plan, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "learning: reading calibration_state failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			scale = DatumGetFloat8(d);
+	}
+	SPI_finish();
+	return scale;
+}
+
+/* total_of adds the bins into one. */
+static BinSums
+total_of(const BinSums bins[LEARNING_NBINS])
+{
+	BinSums		t;
+	int			i;
+
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < LEARNING_NBINS; i++)
+	{
+		t.n += bins[i].n;
+		t.sum_p += bins[i].sum_p;
+		t.sum_p2 += bins[i].sum_p2;
+		t.sum_o += bins[i].sum_o;
+		t.sum_o2 += bins[i].sum_o2;
+		t.sum_po += bins[i].sum_po;
+	}
+	return t;
+}
+
+/* brier_of is the exact mean of (p - o)^2 from the sums (never negative). */
+static double
+brier_of(const BinSums *t)
+{
+	double		b = (t->sum_p2 - 2.0 * t->sum_po + t->sum_o2) / t->n;
+
+	return b < 0.0 ? 0.0 : b;
+}
+
+/* check_tenant_and_type validates the first two arguments of the bin readers. */
+static void
+check_tenant_and_type(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("tenant_id must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("action_type must not be null")));
+	learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	learning_check_action_type(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+}
+
+/* learning_brier_score_bins: brier_score(tenant_id, action_type), NULL when nothing counted. */
+Datum
+learning_brier_score_bins(PG_FUNCTION_ARGS)
+{
+	BinSums		bins[LEARNING_NBINS];
+	BinSums		t;
+
+	check_tenant_and_type(fcinfo);
+	load_bins(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)), bins);
+	t = total_of(bins);
+	if (t.n <= 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(brier_of(&t));
+}
+
+/* ----------------------------------------------------------------
+ * calibration_curve
+ * ----------------------------------------------------------------
+ */
+
+static double
+bin_lower(int i)
+{
+	return i * 0.1;
+}
+
+static double
+bin_upper(int i)
+{
+	return i == LEARNING_NBINS - 1 ? 1.0 : (i + 1) * 0.1;
+}
+
+/* wilson computes the Wilson 95 % interval of a rate r observed over n samples. */
+static void
+wilson(double r, double n, double *lo, double *hi)
+{
+	double		z2 = WILSON_Z * WILSON_Z;
+	double		denom = 1.0 + z2 / n;
+	double		centre = (r + z2 / (2.0 * n)) / denom;
+	double		half = WILSON_Z * sqrt(Max(r * (1.0 - r), 0.0) / n + z2 / (4.0 * n * n)) / denom;
+
+	*lo = Max(centre - half, 0.0);
+	*hi = Min(centre + half, 1.0);
+}
+
+static void
+append_float_list(StringInfo buf, const double *v, int count)
+{
+	int			i;
+
+	appendStringInfoChar(buf, '[');
+	for (i = 0; i < count; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		learning_json_float(buf, v[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * learning_calibration_curve: calibration_curve(tenant_id, action_type,
+ * min_samples) as jsonb.  Brier score and its decomposition use every counted
+ * outcome; the flat lists, ECE, MCE and is_calibrated use only bins with at
+ * least min_samples outcomes.
+ */
+Datum
+learning_calibration_curve(PG_FUNCTION_ARGS)
+{
+	BinSums		bins[LEARNING_NBINS];
+	BinSums		t;
+	char	   *action_type;
+	int32		min_samples;
+	StringInfoData buf;
+	double		midpoints[LEARNING_NBINS], rates[LEARNING_NBINS], counts[LEARNING_NBINS];
+	int			nq = 0;
+	double		nqual = 0, ece_sum = 0, mce = 0;
+	double		obar = 0, reliability = 0, resolution = 0;
+	bool		first = true;
+	int			i;
+
+	check_tenant_and_type(fcinfo);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("min_samples must not be null")));
+	min_samples = PG_GETARG_INT32(2);
+	if (min_samples < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("min_samples must be at least 1, got %d", min_samples)));
+	action_type = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	load_bins(text_to_cstring(PG_GETARG_TEXT_PP(0)), action_type, bins);
+	t = total_of(bins);
+
+	if (t.n > 0)
+	{
+		obar = t.sum_o / t.n;
+		for (i = 0; i < LEARNING_NBINS; i++)
+		{
+			double		mp, rate;
+
+			if (bins[i].n <= 0)
+				continue;
+			mp = bins[i].sum_p / bins[i].n;
+			rate = bins[i].sum_o / bins[i].n;
+			reliability += bins[i].n * (mp - rate) * (mp - rate);
+			resolution += bins[i].n * (rate - obar) * (rate - obar);
+			if (bins[i].n >= min_samples)
+			{
+				double		gap = fabs(mp - rate);
+
+				midpoints[nq] = (bin_lower(i) + bin_upper(i)) / 2.0;
+				rates[nq] = rate;
+				counts[nq] = bins[i].n;
+				nq++;
+				nqual += bins[i].n;
+				ece_sum += bins[i].n * gap;
+				mce = Max(mce, gap);
+			}
+		}
+		reliability /= t.n;
+		resolution /= t.n;
+	}
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	learning_json_key(&buf, "action_type", &first);
+	learning_json_string(&buf, action_type);
+	learning_json_key(&buf, "sample_count", &first);
+	appendStringInfo(&buf, "%.0f", Max(t.n, 0));
+	learning_json_key(&buf, "brier_score", &first);
+	learning_json_float(&buf, t.n > 0 ? brier_of(&t) : NAN);
+	learning_json_key(&buf, "reliability", &first);
+	learning_json_float(&buf, t.n > 0 ? reliability : NAN);
+	learning_json_key(&buf, "resolution", &first);
+	learning_json_float(&buf, t.n > 0 ? resolution : NAN);
+	learning_json_key(&buf, "uncertainty", &first);
+	learning_json_float(&buf, t.n > 0 ? obar * (1.0 - obar) : NAN);
+	learning_json_key(&buf, "ece", &first);
+	learning_json_float(&buf, nq > 0 ? ece_sum / nqual : NAN);
+	learning_json_key(&buf, "mce", &first);
+	learning_json_float(&buf, nq > 0 ? mce : NAN);
+	learning_json_key(&buf, "is_calibrated", &first);
+	appendStringInfoString(&buf, (nq > 0 && ece_sum / nqual <= ECE_CALIBRATED) ? "true" : "false");
+	learning_json_key(&buf, "min_samples", &first);
+	appendStringInfo(&buf, "%d", min_samples);
+
+	learning_json_key(&buf, "bins", &first);
+	appendStringInfoChar(&buf, '[');
+	for (i = 0; i < LEARNING_NBINS; i++)
+	{
+		bool		bfirst = true;
+		double		n = bins[i].n;
+		double		lo = NAN, hi = NAN;
+
+		if (n > 0)
+			wilson(bins[i].sum_o / n, n, &lo, &hi);
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoChar(&buf, '{');
+		learning_json_key(&buf, "bin_index", &bfirst);
+		appendStringInfo(&buf, "%d", i);
+		learning_json_key(&buf, "lower", &bfirst);
+		learning_json_float(&buf, bin_lower(i));
+		learning_json_key(&buf, "upper", &bfirst);
+		learning_json_float(&buf, bin_upper(i));
+		learning_json_key(&buf, "count", &bfirst);
+		appendStringInfo(&buf, "%.0f", Max(n, 0));
+		learning_json_key(&buf, "mean_predicted", &bfirst);
+		learning_json_float(&buf, n > 0 ? bins[i].sum_p / n : NAN);
+		learning_json_key(&buf, "actual_rate", &bfirst);
+		learning_json_float(&buf, n > 0 ? bins[i].sum_o / n : NAN);
+		learning_json_key(&buf, "ci_low", &bfirst);
+		learning_json_float(&buf, lo);
+		learning_json_key(&buf, "ci_high", &bfirst);
+		learning_json_float(&buf, hi);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+
+	learning_json_key(&buf, "midpoints", &first);
+	append_float_list(&buf, midpoints, nq);
+	learning_json_key(&buf, "actual_rates", &first);
+	append_float_list(&buf, rates, nq);
+	learning_json_key(&buf, "counts", &first);
+	appendStringInfoChar(&buf, '[');
+	for (i = 0; i < nq; i++)
+		appendStringInfo(&buf, i > 0 ? ",%.0f" : "%.0f", counts[i]);
+	appendStringInfoString(&buf, "]}");
+
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* ----------------------------------------------------------------
+ * check_and_adjust
+ * ----------------------------------------------------------------
+ */
+
+/* round_to rounds v to the given number of decimals (for the returned figures only). */
+static double
+round_to(double v, int decimals)
+{
+	double		f = pow(10.0, decimals);
+
+	return round(v * f) / f;
+}
+
+/*
+ * learning_check_and_adjust: check_and_adjust(tenant_id, action_type).
+ *
+ * Over bins with at least 10 outcomes, g = sum n (mean_predicted - rate) /
+ * sum n.  When |g| > 0.15 the stored confidence_scale moves toward the data's
+ * target sum n rate / sum n mean_predicted by at most 0.10, bounded to
+ * [0.5, 1.5]; the change is stored with its history and announced.  Returns
+ * NULL when nothing is adjusted: too few samples (cold start), calibrated
+ * data, or a scale that already sits at its target, so that repeated checks
+ * on unchanged data converge.
+ */
+Datum
+learning_check_and_adjust(PG_FUNCTION_ARGS)
+{
+	char	   *tenant_id;
+	char	   *action_type;
+	BinSums		bins[LEARNING_NBINS];
+	double		n = 0, gap_sum = 0, rate_sum = 0, mean_sum = 0;
+	int			qualifying = 0;
+	double		g, target, old_scale, new_scale, step;
+	const char *direction;
+	StringInfoData reason, result;
+	bool		first = true;
+	int			i;
+	Oid			argtypes[8] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID, TEXTOID};
+	Datum		values[8];
+	int			ret;
+
+	check_tenant_and_type(fcinfo);
+	tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	action_type = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	load_bins(tenant_id, action_type, bins);
+	for (i = 0; i < LEARNING_NBINS; i++)
+	{
+		double		mp, rate;
+
+		if (bins[i].n < ADJUST_MIN_SAMPLES)
+			continue;
+		mp = bins[i].sum_p / bins[i].n;
+		rate = bins[i].sum_o / bins[i].n;
+		qualifying++;
+		n += bins[i].n;
+		gap_sum += bins[i].n * (mp - rate);
+		rate_sum += bins[i].n * rate;
+		mean_sum += bins[i].n * mp;
+	}
+	if (qualifying == 0)
+		PG_RETURN_NULL();		/* cold start */
+	g = gap_sum / n;
+	if (fabs(g) <= ADJUST_GAP_THRESHOLD)
+		PG_RETURN_NULL();		/* calibrated */
+
+	direction = g > 0 ? "decrease" : "increase";
+	target = mean_sum > 0 ? rate_sum / mean_sum : SCALE_MAX;
+	target = Min(Max(target, SCALE_MIN), SCALE_MAX);
+
+	/* lock the stored scale so that concurrent checks apply one step each */
+	values[0] = CStringGetTextDatum(tenant_id);
+	values[1] = CStringGetTextDatum(action_type);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "learning: SPI_connect failed");
+	ret = SPI_execute_with_args(
+								"INSERT INTO learning.calibration_state AS s (tenant_id, action_type) VALUES ($1, $2) "
+								"ON CONFLICT (tenant_id, action_type) DO UPDATE SET checked_at = s.checked_at "
+								"RETURNING confidence_scale",
+								2, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "learning: locking calibration_state failed: %s", SPI_result_code_string(ret));
+	{
+		bool		isnull;
+
+		old_scale = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	step = target - old_scale;
+	if (step > ADJUST_MAX_STEP)
+		step = ADJUST_MAX_STEP;
+	if (step < -ADJUST_MAX_STEP)
+		step = -ADJUST_MAX_STEP;
+	new_scale = Min(Max(old_scale + step, SCALE_MIN), SCALE_MAX);
+
+	if (new_scale == old_scale)
+	{
+		/* already at the target: record the check, adjust nothing */
+		SPI_execute_with_args("UPDATE learning.calibration_state SET checked_at = pg_catalog.now() "
+							  " WHERE tenant_id = $1 AND action_type = $2",
+							  2, argtypes, values, NULL, false, 0);
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+
+	initStringInfo(&reason);
+	appendStringInfo(&reason,
+					 "Average gap of %.3f across %d bins (%.0f samples) exceeds threshold of 0.15. Agent is %s.",
+					 g, qualifying, n, g > 0 ? "overconfident" : "underconfident");
+
+	values[2] = Float8GetDatum(old_scale);
+	values[3] = Float8GetDatum(new_scale);
+	values[4] = Float8GetDatum(g);
+	values[5] = Float8GetDatum(target);
+	values[6] = Int64GetDatum((int64) n);
+	values[7] = CStringGetTextDatum(reason.data);
+	ret = SPI_execute_with_args(
+								"WITH s AS (UPDATE learning.calibration_state "
+								"              SET confidence_scale = $4, checked_at = pg_catalog.now(), updated_at = pg_catalog.now() "
+								"            WHERE tenant_id = $1 AND action_type = $2) "
+								"INSERT INTO learning.calibration_adjustments "
+								"  (tenant_id, action_type, direction, gap, target_scale, old_scale, new_scale, sample_count, reason) "
+								"VALUES ($1, $2, CASE WHEN $5 > 0 THEN 'decrease' ELSE 'increase' END, $5, $6, $3, $4, $7, $8)",
+								8, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "learning: storing the adjustment failed: %s", SPI_result_code_string(ret));
+
+	initStringInfo(&result);
+	appendStringInfoChar(&result, '{');
+	learning_json_key(&result, "action_type", &first);
+	learning_json_string(&result, action_type);
+	learning_json_key(&result, "direction", &first);
+	learning_json_string(&result, direction);
+	learning_json_key(&result, "magnitude", &first);
+	learning_json_float(&result, round_to(fabs(new_scale - old_scale), 4));
+	learning_json_key(&result, "old_threshold", &first);
+	learning_json_float(&result, round_to(old_scale, 4));
+	learning_json_key(&result, "new_threshold", &first);
+	learning_json_float(&result, round_to(new_scale, 4));
+	learning_json_key(&result, "reason", &first);
+	learning_json_string(&result, reason.data);
+	appendStringInfoChar(&result, '}');
+
+	/* announce it (SPEC section 5) */
+	{
+		Oid			eargtypes[3] = {TEXTOID, TEXTOID, JSONBOID};
+		Datum		evalues[3];
+
+		evalues[0] = values[0];
+		evalues[1] = CStringGetTextDatum("calibration_adjusted");
+		evalues[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data));
+		ret = SPI_execute_with_args("SELECT learning.emit_event($1, $2, $3)",
+									3, eargtypes, evalues, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "learning: announcing the adjustment failed: %s", SPI_result_code_string(ret));
+	}
+	SPI_finish();
+
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)));
+}
+
+/* ----------------------------------------------------------------
+ * Decision-time lookups
+ * ----------------------------------------------------------------
+ */
+
+/* raw_confidence reads and checks argument 2 of the decision-time lookups. */
+static double
+raw_confidence(FunctionCallInfo fcinfo)
+{
+	double		raw;
+
+	check_tenant_and_type(fcinfo);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("raw must not be null")));
+	raw = PG_GETARG_FLOAT8(2);
+	learning_check_confidence("raw", raw);
+	return raw;
+}
+
+/* learning_adjusted_confidence = clamp(raw * confidence_scale, 0, 1). */
+Datum
+learning_adjusted_confidence(PG_FUNCTION_ARGS)
+{
+	double		raw = raw_confidence(fcinfo);
+	double		scale = load_confidence_scale(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+											  text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	double		v = raw * scale;
+
+	PG_RETURN_FLOAT8(Min(Max(v, 0.0), 1.0));
+}
+
+/*
+ * learning_calibrated_probability: a monotone estimate of the probability of
+ * a positive outcome given the raw confidence.
+ *
+ * Each bin with data gives a point (mean predicted, rate).  Its rate is first
+ * shrunk toward its mean prediction with PROBABILITY_PRIOR pseudo-samples, so
+ * a thin bin says little; pool-adjacent-violators then makes the rates
+ * non-decreasing (isotonic regression weighted by n + prior), and the answer
+ * is the piecewise-linear interpolation of those points at raw, constant
+ * beyond the outermost points.  With no data the answer is raw.
+ */
+Datum
+learning_calibrated_probability(PG_FUNCTION_ARGS)
+{
+	double		raw = raw_confidence(fcinfo);
+	BinSums		bins[LEARNING_NBINS];
+	double		x[LEARNING_NBINS], y[LEARNING_NBINS], w[LEARNING_NBINS];
+	int			size[LEARNING_NBINS];
+	int			npts = 0, nblocks = 0;
+	int			i, j, k;
+	double		v;
+
+	load_bins(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)), bins);
+	for (i = 0; i < LEARNING_NBINS; i++)
+	{
+		double		n = bins[i].n;
+		double		mp;
+
+		if (n <= 0)
+			continue;
+		mp = bins[i].sum_p / n;
+		x[npts] = mp;
+		y[npts] = (bins[i].sum_o + PROBABILITY_PRIOR * mp) / (n + PROBABILITY_PRIOR);
+		w[npts] = n + PROBABILITY_PRIOR;
+		npts++;
+	}
+	if (npts == 0)
+		PG_RETURN_FLOAT8(raw);
+
+	/* pool adjacent violators over blocks (value y, weight w, size) */
+	{
+		double		by[LEARNING_NBINS], bw[LEARNING_NBINS];
+
+		for (i = 0; i < npts; i++)
+		{
+			by[nblocks] = y[i];
+			bw[nblocks] = w[i];
+			size[nblocks] = 1;
+			nblocks++;
+			while (nblocks > 1 && by[nblocks - 2] > by[nblocks - 1])
+			{
+				double		ww = bw[nblocks - 2] + bw[nblocks - 1];
+
+				by[nblocks - 2] = (by[nblocks - 2] * bw[nblocks - 2] + by[nblocks - 1] * bw[nblocks - 1]) / ww;
+				bw[nblocks - 2] = ww;
+				size[nblocks - 2] += size[nblocks - 1];
+				nblocks--;
+			}
+		}
+		k = 0;
+		for (i = 0; i < nblocks; i++)
+			for (j = 0; j < size[i]; j++)
+				y[k++] = by[i];
+	}
+
+	if (raw <= x[0])
+		v = y[0];
+	else if (raw >= x[npts - 1])
+		v = y[npts - 1];
+	else
+	{
+		v = y[npts - 1];
+		for (i = 1; i < npts; i++)
+		{
+			if (raw <= x[i])
+			{
+				double		t = (raw - x[i - 1]) / (x[i] - x[i - 1]);
+
+				v = y[i - 1] + t * (y[i] - y[i - 1]);
+				break;
+			}
+		}
+	}
+	PG_RETURN_FLOAT8(Min(Max(v, 0.0), 1.0));
+}

@@ -1,0 +1,142 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *		Input checks shared by every SQL entry point: tenant ids, action types
+ *		and confidences.  Each raises a precise SQLSTATE with a message that
+ *		names the field and the value, before anything is written.
+ *
+ * The same checks are exposed to the SQL functions of the extension script as
+ * learning.check_tenant_id(text) etc., so that one piece of code owns each rule.
+ *
+ * Copyright (c) 2026, the learning authors
+ *
+ * IDENTIFICATION
+ *		src/validate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "learning.h"
+
+PG_FUNCTION_INFO_V1(learning_check_tenant_id_sql);
+PG_FUNCTION_INFO_V1(learning_check_action_type_sql);
+PG_FUNCTION_INFO_V1(learning_check_confidence_sql);
+
+/*
+ * token_matches tells whether s is 1..maxlen characters, each accepted by the
+ * given class test.
+ */
+static bool
+token_matches(const char *s, int maxlen, bool (*ok) (char c))
+{
+	int			len = 0;
+
+	for (; *s; s++, len++)
+	{
+		if (len >= maxlen || !ok(*s))
+			return false;
+	}
+	return len > 0;
+}
+
+static bool
+tenant_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+static bool
+action_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/*
+ * learning_check_tenant_id raises 22023 unless tenant_id is 1-48 characters
+ * of [A-Za-z0-9_.-] (it becomes part of a NOTIFY channel name).
+ */
+void
+learning_check_tenant_id(const char *tenant_id)
+{
+	if (!token_matches(tenant_id, LEARNING_TENANT_MAXLEN, tenant_char))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant_id \"%s\"", tenant_id),
+				 errdetail("A tenant_id is 1 to 48 characters of A-Z, a-z, 0-9, \"_\", \".\" and \"-\".")));
+}
+
+/*
+ * learning_check_action_type raises 22023 unless action_type is 1-50
+ * characters of [a-z0-9_].
+ */
+void
+learning_check_action_type(const char *action_type)
+{
+	if (!token_matches(action_type, LEARNING_ACTION_MAXLEN, action_char))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid action_type \"%s\"", action_type),
+				 errdetail("An action_type is 1 to 50 characters of a-z, 0-9 and \"_\", for example send_email.")));
+}
+
+/*
+ * learning_check_confidence raises 22003 unless p is a finite number in [0, 1].
+ */
+void
+learning_check_confidence(const char *field, double p)
+{
+	if (isnan(p) || isinf(p) || p < 0.0 || p > 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be a finite number between 0 and 1, got %s",
+						field, float8out_internal(p))));
+}
+
+/*
+ * reject_null raises 22004 naming the field when a required argument is NULL.
+ */
+static void
+reject_null(FunctionCallInfo fcinfo, int argno, const char *field)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", field)));
+}
+
+/* SQL: learning.check_tenant_id(tenant_id text) RETURNS text */
+Datum
+learning_check_tenant_id_sql(PG_FUNCTION_ARGS)
+{
+	reject_null(fcinfo, 0, "tenant_id");
+	learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
+/* SQL: learning.check_action_type(action_type text) RETURNS text */
+Datum
+learning_check_action_type_sql(PG_FUNCTION_ARGS)
+{
+	reject_null(fcinfo, 0, "action_type");
+	learning_check_action_type(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
+/* SQL: learning.check_confidence(field text, p float8) RETURNS float8 */
+Datum
+learning_check_confidence_sql(PG_FUNCTION_ARGS)
+{
+	char	   *field = PG_ARGISNULL(0) ? "predicted_confidence" :
+		text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	reject_null(fcinfo, 1, field);
+	learning_check_confidence(field, PG_GETARG_FLOAT8(1));
+	PG_RETURN_FLOAT8(PG_GETARG_FLOAT8(1));
+}
