@@ -63,6 +63,8 @@
 #define SCALE_MIN				0.5
 #define SCALE_MAX				1.5
 #define ECE_CALIBRATED			0.15
+/* Moves smaller than this are rounding noise, not adjustments (convergence). */
+#define SCALE_EPSILON			1e-9
 #define WILSON_Z				1.959963984540054
 /* Pseudo-samples that pull a thin bin's rate toward its mean prediction. */
 #define PROBABILITY_PRIOR		10.0
@@ -1022,7 +1024,7 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 		step = -ADJUST_MAX_STEP;
 	new_scale = Min(Max(old_scale + step, SCALE_MIN), SCALE_MAX);
 
-	if (new_scale == old_scale)
+	if (fabs(new_scale - old_scale) < SCALE_EPSILON)
 	{
 		/* already at the target: record the check, adjust nothing */
 		SPI_execute_with_args("UPDATE learning.calibration_state SET checked_at = pg_catalog.now() "

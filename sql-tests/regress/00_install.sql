@@ -3,13 +3,14 @@ CREATE EXTENSION learning;
 SELECT extname, extversion, extrelocatable FROM pg_extension WHERE extname = 'learning';
 SELECT nspname FROM pg_namespace WHERE nspname IN ('learning', 'learning_api') ORDER BY 1;
 
--- err(sql): runs sql and shows "SQLSTATE: message" of its error (or 'no error').
+-- err(sql): runs sql and shows "SQLSTATE: message" of its error (or 'no error');
+-- uuids in messages are masked so that outputs are stable.
 CREATE FUNCTION public.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE sql;
     RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
+    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'g');
 END $$;
 
 -- Every function of the extension has a comment.

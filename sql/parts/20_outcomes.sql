@@ -123,7 +123,7 @@ BEGIN
     IF outcome_score IS NOT NULL THEN
         PERFORM learning.check_confidence('outcome_score', outcome_score);
         IF status IN ('ambiguous', 'expired') THEN
-            RAISE EXCEPTION 'a % outcome takes no outcome_score, got %', status, outcome_score
+            RAISE EXCEPTION 'outcome_score must be NULL for status %, got %', status, outcome_score
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
