@@ -26,8 +26,8 @@ want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 count_tap() {  # reads TAP-ish lines on stdin, adds to the totals
     local p f
-    p=$(grep -cE '^[[:space:]]*ok( |$)' "$1" || true)
-    f=$(grep -cE '^[[:space:]]*not ok( |$)' "$1" || true)
+    p=$(grep -cE '^[[:space:]]*ok ([0-9]+|-)' "$1" || true)
+    f=$(grep -cE '^[[:space:]]*not ok ([0-9]+|-)' "$1" || true)
     passed=$((passed + p)); failed=$((failed + f))
 }
 
