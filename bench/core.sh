@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench/core.sh: the core issue's speed figures, measured in one run on a fresh
+# cluster (as the postgres user, after make install):
+#   1. decision-time reads (adjusted_confidence, calibrated_probability,
+#      brier_score(tenant, type), calibration_curve) at 10 thousand and at
+#      1 million outcomes: in-server microseconds per call;
+#   2. record + resolve, one call at a time, next to a plain INSERT + UPDATE by
+#      primary key into a table with the same columns and indexes;
+#   3. eight clients recording and resolving on ONE action type next to eight
+#      clients on eight different action types.
+# Usage: bash bench/core.sh [seconds-per-pgbench-run]   (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TEST_ROOT=${TEST_ROOT:-/tmp/learning-bench}
+mkdir -p "$TEST_ROOT"
+. test/lib.sh
+SECS=${1:-20}
+PORT=55500
+start_cluster bench $PORT "shared_preload_libraries = 'learning'" "learning.enabled = off" \
+    "shared_buffers = '1GB'" "synchronous_commit = off" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'"
+trap 'stop_cluster bench' EXIT
+PSQL="$PGBIN/psql -h $TEST_ROOT -p $PORT -U postgres -XAtq -v ON_ERROR_STOP=1"
+$PSQL -d postgres -c "CREATE DATABASE bench"
+$PSQL -d bench -c "CREATE EXTENSION learning"
+
+# per-call cost of a function, measured inside the server over N calls
+per_call() {  # $1 = SQL expression using i, $2 = calls
+    $PSQL -d bench -c "
+      DO \$\$
+      DECLARE t0 timestamptz; v float8; j jsonb; n int := $2;
+      BEGIN
+        t0 := clock_timestamp();
+        FOR i IN 1..n LOOP PERFORM $1; END LOOP;
+        RAISE NOTICE '%', round((extract(epoch FROM clock_timestamp() - t0) * 1e6 / n)::numeric, 2);
+      END \$\$" 2>&1 | sed -n 's/.*NOTICE:  //p'
+}
+
+load_outcomes() {  # $1 = tenant, $2 = count: resolved outcomes over 4 action types
+    $PSQL -d bench -c "
+      INSERT INTO learning.outcome_records (tenant_id, conversation_state_id, action_type, predicted_confidence,
+                                            outcome_type, status, window_expires_at, created_at)
+      SELECT '$1', 'c' || i, (ARRAY['send_email','qualify','book_meeting','escalate'])[1 + i % 4], random(),
+             'email_engagement', CASE WHEN random() < 0.45 THEN 'positive' ELSE 'negative' END,
+             now() + interval '1 day', now() - random() * interval '300 days'
+        FROM generate_series(1, $2) i"
+}
+
+echo "## core (bench/core.sh, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'))"
+echo
+echo "### 1. decision-time reads, in-server microseconds per call (10000 calls each)"
+echo
+echo "| function | 10 thousand outcomes | 1 million outcomes |"
+echo "|---|---|---|"
+load_outcomes small 10000
+load_outcomes large 1000000
+$PSQL -d bench -c "ANALYZE"
+for f in "learning.adjusted_confidence(T, 'send_email', 0.7)" \
+         "learning.calibrated_probability(T, 'send_email', (i % 100) / 100.0)" \
+         "learning.brier_score(T, 'send_email')" \
+         "learning.calibration_curve(T, 'send_email')"; do
+    small=$(per_call "${f//T/\'small\'}" 10000)
+    large=$(per_call "${f//T/\'large\'}" 10000)
+    echo "| \`${f//T/tenant}\` | $small µs | $large µs |"
+done
+echo
+echo "Rows read per call: at most 160 bin rows (10 bins × 16 shards), whatever the history:"
+$PSQL -d bench -c "SELECT tenant_id, count(*) AS bin_rows, sum(n) AS outcomes FROM learning.calibration_bins WHERE action_type = 'send_email' GROUP BY 1 ORDER BY 1" | sed 's/^/    /'
+echo
+
+# 2. record + resolve against plain INSERT + UPDATE
+$PSQL -d bench -c "CREATE TABLE plain_outcomes (LIKE learning.outcome_records INCLUDING ALL)"
+cat >"$TEST_ROOT/ours.sql" <<'SQL'
+SELECT learning.record_outcome('tput', 'conv-' || :client_id, 'send_email', random(), 'email_engagement') AS id \gset
+SELECT status FROM learning.resolve_outcome('tput', :id, 'positive');
+SQL
+cat >"$TEST_ROOT/plain.sql" <<'SQL'
+INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at)
+VALUES ('tput', 'conv-' || :client_id, 'send_email', random(), 'email_engagement', now() + interval '24 hours') RETURNING id \gset
+UPDATE plain_outcomes SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
+ WHERE tenant_id = 'tput' AND id = :id AND status = 'pending';
+SQL
+tps() {  # $1 = script, $2 = clients
+    "$PGBIN/pgbench" -h "$TEST_ROOT" -p $PORT -U postgres -n -M prepared -c "$2" -j $(( $2 < 2 ? $2 : 2 )) -T "$SECS" -f "$1" bench 2>&1 \
+        | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+ours=$(tps "$TEST_ROOT/ours.sql" 1)
+plain=$(tps "$TEST_ROOT/plain.sql" 1)
+echo "### 2. record + resolve, one client, one call at a time (pgbench -M prepared, ${SECS} s each)"
+echo
+echo "| path | transactions/s (one record + one resolve each) |"
+echo "|---|---|"
+echo "| learning.record_outcome + learning.resolve_outcome | $ours |"
+echo "| plain INSERT + UPDATE by primary key, same columns and indexes | $plain |"
+echo "| ratio | $(awk "BEGIN {printf \"%.2f\", $ours / $plain}") |"
+echo
+
+# 3. eight writers on one action type vs eight on eight types
+cat >"$TEST_ROOT/same.sql" <<'SQL'
+SELECT learning.record_outcome('conc', 'conv-' || :client_id, 'same_type', random(), 'email_engagement') AS id \gset
+SELECT status FROM learning.resolve_outcome('conc', :id, 'positive');
+SQL
+cat >"$TEST_ROOT/spread.sql" <<'SQL'
+SELECT learning.record_outcome('conc', 'conv-' || :client_id, 'type_' || :client_id, random(), 'email_engagement') AS id \gset
+SELECT status FROM learning.resolve_outcome('conc', :id, 'positive');
+SQL
+spread=$(tps "$TEST_ROOT/spread.sql" 8)
+same=$(tps "$TEST_ROOT/same.sql" 8)
+echo "### 3. eight concurrent clients (pgbench -c 8 -j 2 -M prepared, ${SECS} s each)"
+echo
+echo "| workload | transactions/s |"
+echo "|---|---|"
+echo "| 8 clients, 8 different action types | $spread |"
+echo "| 8 clients, one action type | $same |"
+echo "| one type / different types | $(awk "BEGIN {printf \"%.1f %%\", 100 * $same / $spread}") |"
+echo
+$PSQL -d bench -c "SELECT 'bins of the shared type: ' || count(*) || ' shard rows, ' || sum(n) || ' outcomes' FROM learning.calibration_bins WHERE tenant_id = 'conc' AND action_type = 'same_type'"
