@@ -10,9 +10,9 @@
  * How the bins stay exact without hot rows.  A row-level AFTER trigger on
  * outcome_records (fired only when a row becomes resolved, is inserted
  * resolved, or a resolved row is deleted) adds the row's contribution to a
- * small hash in transaction memory.  A statement-level AFTER trigger flushes
- * the hash with one set-based upsert.  The upsert goes to the shard row
- * (bin, MyBackendId % CALIBRATION_SHARDS), so concurrent sessions that resolve
+ * keyed delta in transaction memory (deltas.c).  A statement-level AFTER
+ * trigger flushes the deltas with one set-based upsert.  The upsert goes to the shard row
+ * (bin, MyBackendId % LEARNING_SHARDS), so concurrent sessions that resolve
  * outcomes of the same action type write different rows and never queue
  * behind each other; readers add the few shards of a bin.  Entries carry the
  * subtransaction that made them, so an aborted subtransaction takes its
@@ -42,19 +42,14 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "storage/backendid.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
-#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "learning.h"
-
-/* Shard rows per bin; concurrent writers of one action type spread over them. */
-#define CALIBRATION_SHARDS		16
 
 /* Thresholds of SPEC section 3 (Calibration). */
 #define ADJUST_MIN_SAMPLES		10
@@ -69,12 +64,6 @@
 /* Pseudo-samples that pull a thin bin's rate toward its mean prediction. */
 #define PROBABILITY_PRIOR		10.0
 
-#if PG_VERSION_NUM >= 170000
-#define LEARNING_BACKEND_NUMBER MyProcNumber
-#else
-#define LEARNING_BACKEND_NUMBER MyBackendId
-#endif
-
 /* The exact sums of one bin (or one shard row of it). */
 typedef struct BinSums
 {
@@ -86,26 +75,28 @@ typedef struct BinSums
 	double		sum_po;
 } BinSums;
 
-/* Key of a pending contribution: which bin, and which subtransaction made it. */
-typedef struct PendingKey
-{
-	char		tenant_id[LEARNING_TENANT_MAXLEN + 1];
-	char		action_type[LEARNING_ACTION_MAXLEN + 1];
-	int16		bin_index;
-	SubTransactionId subid;
-} PendingKey;
-
-typedef struct PendingEntry
-{
-	PendingKey	key;			/* hash key, must be first */
-	BinSums		sums;
-} PendingEntry;
-
-/* Contributions of the current statement(s) not flushed yet; lives in TopTransactionContext. */
-static HTAB *pending_bins = NULL;
+/*
+ * The bin sums are keyed numeric deltas (deltas.c): one upsert per statement
+ * into this backend's shard row of each touched bin.
+ */
+static DeltaTarget calibration_target = {
+	"calibration bins", 3, 6,
+	"INSERT INTO learning.calibration_bins AS b "
+	"  (tenant_id, action_type, bin_index, shard, n, sum_p, sum_p2, sum_o, sum_o2, sum_po) "
+	"SELECT u.t, u.a, u.b::smallint, $10, u.n::bigint, u.p, u.p2, u.o, u.o2, u.po "
+	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
+	"       pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9)) "
+	"       AS u(t, a, b, n, p, p2, o, o2, po) "
+	"ON CONFLICT (tenant_id, action_type, bin_index, shard) DO UPDATE SET "
+	"  n = b.n + excluded.n, sum_p = b.sum_p + excluded.sum_p, "
+	"  sum_p2 = b.sum_p2 + excluded.sum_p2, sum_o = b.sum_o + excluded.sum_o, "
+	"  sum_o2 = b.sum_o2 + excluded.sum_o2, sum_po = b.sum_po + excluded.sum_po, "
+	"  updated_at = pg_catalog.now()",
+	NULL
+};
 
 /* Saved SPI plans. */
-static SPIPlanPtr flush_plan = NULL;
 static SPIPlanPtr load_bins_plan = NULL;
 static SPIPlanPtr load_scale_plan = NULL;
 
@@ -124,7 +115,6 @@ static int	bin_of(double p);
 static bool outcome_value(const char *status, bool score_null, double score, double *o);
 static void pending_add(const char *tenant_id, const char *action_type, int bin,
 						double p, double o, double sign);
-static void flush_pending_bins(void);
 static void load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_NBINS]);
 static double load_confidence_scale(const char *tenant_id, const char *action_type);
 static void check_tenant_and_type(FunctionCallInfo fcinfo);
@@ -175,254 +165,21 @@ static void
 pending_add(const char *tenant_id, const char *action_type, int bin,
 			double p, double o, double sign)
 {
-	PendingKey	key;
-	PendingEntry *entry;
-	bool		found;
+	char		binbuf[8];
+	const char *keys[3];
+	double		values[6];
 
-	if (strlen(tenant_id) > LEARNING_TENANT_MAXLEN)
-		learning_check_tenant_id(tenant_id);
-	if (strlen(action_type) > LEARNING_ACTION_MAXLEN)
-		learning_check_action_type(action_type);
-
-	if (pending_bins == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(PendingKey);
-		ctl.entrysize = sizeof(PendingEntry);
-		ctl.hcxt = TopTransactionContext;
-		pending_bins = hash_create("learning pending calibration bins", 16, &ctl,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-
-	memset(&key, 0, sizeof(key));
-	strlcpy(key.tenant_id, tenant_id, sizeof(key.tenant_id));
-	strlcpy(key.action_type, action_type, sizeof(key.action_type));
-	key.bin_index = (int16) bin;
-	key.subid = GetCurrentSubTransactionId();
-
-	entry = hash_search(pending_bins, &key, HASH_ENTER, &found);
-	if (!found)
-		memset(&entry->sums, 0, sizeof(BinSums));
-	entry->sums.n += sign;
-	entry->sums.sum_p += sign * p;
-	entry->sums.sum_p2 += sign * p * p;
-	entry->sums.sum_o += sign * o;
-	entry->sums.sum_o2 += sign * o * o;
-	entry->sums.sum_po += sign * p * o;
-}
-
-/* Flush order: by tenant, action type and bin, so two flushes never deadlock. */
-static int
-pending_entry_cmp(const void *a, const void *b)
-{
-	const PendingEntry *x = *(PendingEntry *const *) a;
-	const PendingEntry *y = *(PendingEntry *const *) b;
-	int			c;
-
-	c = strcmp(x->key.tenant_id, y->key.tenant_id);
-	if (c == 0)
-		c = strcmp(x->key.action_type, y->key.action_type);
-	if (c == 0)
-		c = (int) x->key.bin_index - (int) y->key.bin_index;
-	return c;
-}
-
-/*
- * flush_pending_bins writes every pending contribution with one upsert into
- * this backend's shard rows, then forgets them.  Entries of different live
- * subtransactions for the same bin are merged.
- */
-static void
-flush_pending_bins(void)
-{
-	HASH_SEQ_STATUS seq;
-	PendingEntry *entry;
-	PendingEntry **entries;
-	long		count;
-	int			nkeys = 0;
-	int			i;
-	Datum	   *tenants, *actions, *bins, *ns, *sp, *sp2, *so, *so2, *spo;
-	Datum		values[10];
-	Oid			argtypes[10] = {TEXTARRAYOID, TEXTARRAYOID, INT2ARRAYOID, INT2OID,
-	FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
-	int			ret;
-
-	if (pending_bins == NULL || (count = hash_get_num_entries(pending_bins)) == 0)
-		return;
-
-	entries = palloc(sizeof(PendingEntry *) * count);
-	hash_seq_init(&seq, pending_bins);
-	i = 0;
-	while ((entry = hash_seq_search(&seq)) != NULL)
-		entries[i++] = entry;
-	qsort(entries, count, sizeof(PendingEntry *), pending_entry_cmp);
-
-	tenants = palloc(sizeof(Datum) * count);
-	actions = palloc(sizeof(Datum) * count);
-	bins = palloc(sizeof(Datum) * count);
-	ns = palloc(sizeof(Datum) * count);
-	sp = palloc(sizeof(Datum) * count);
-	sp2 = palloc(sizeof(Datum) * count);
-	so = palloc(sizeof(Datum) * count);
-	so2 = palloc(sizeof(Datum) * count);
-	spo = palloc(sizeof(Datum) * count);
-
-	/* merge runs of the same bin (different subtransactions) into one row */
-	for (i = 0; i < count; i++)
-	{
-		BinSums		s = entries[i]->sums;
-
-		while (i + 1 < count && pending_entry_cmp(&entries[i], &entries[i + 1]) == 0)
-		{
-			i++;
-			s.n += entries[i]->sums.n;
-			s.sum_p += entries[i]->sums.sum_p;
-			s.sum_p2 += entries[i]->sums.sum_p2;
-			s.sum_o += entries[i]->sums.sum_o;
-			s.sum_o2 += entries[i]->sums.sum_o2;
-			s.sum_po += entries[i]->sums.sum_po;
-		}
-		if (s.n == 0 && s.sum_p == 0 && s.sum_o == 0)
-			continue;			/* a row inserted and deleted in one statement */
-		tenants[nkeys] = CStringGetTextDatum(entries[i]->key.tenant_id);
-		actions[nkeys] = CStringGetTextDatum(entries[i]->key.action_type);
-		bins[nkeys] = Int16GetDatum(entries[i]->key.bin_index);
-		ns[nkeys] = Float8GetDatum(s.n);
-		sp[nkeys] = Float8GetDatum(s.sum_p);
-		sp2[nkeys] = Float8GetDatum(s.sum_p2);
-		so[nkeys] = Float8GetDatum(s.sum_o);
-		so2[nkeys] = Float8GetDatum(s.sum_o2);
-		spo[nkeys] = Float8GetDatum(s.sum_po);
-		nkeys++;
-	}
-
-	/* forget before writing: an error below aborts the statement anyway */
-	hash_destroy(pending_bins);
-	pending_bins = NULL;
-
-	if (nkeys == 0)
-		return;
-
-	values[0] = PointerGetDatum(construct_array(tenants, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_array(actions, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(bins, nkeys, INT2OID, 2, true, TYPALIGN_SHORT));
-	values[3] = Int16GetDatum((int16) (LEARNING_BACKEND_NUMBER % CALIBRATION_SHARDS));
-	values[4] = PointerGetDatum(construct_array(ns, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[5] = PointerGetDatum(construct_array(sp, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[6] = PointerGetDatum(construct_array(sp2, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[7] = PointerGetDatum(construct_array(so, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[8] = PointerGetDatum(construct_array(so2, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[9] = PointerGetDatum(construct_array(spo, nkeys, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
-	if (flush_plan == NULL)
-		flush_plan = prepare_saved(
-								   "INSERT INTO learning.calibration_bins AS b "
-								   "  (tenant_id, action_type, bin_index, shard, n, sum_p, sum_p2, sum_o, sum_o2, sum_po) "
-								   "SELECT u.t, u.a, u.b, $4, u.n::bigint, u.p, u.p2, u.o, u.o2, u.po "
-								   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-								   "       pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
-								   "       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10)) "
-								   "       AS u(t, a, b, n, p, p2, o, o2, po) "
-								   "ON CONFLICT (tenant_id, action_type, bin_index, shard) DO UPDATE SET "
-								   "  n = b.n + excluded.n, sum_p = b.sum_p + excluded.sum_p, "
-								   "  sum_p2 = b.sum_p2 + excluded.sum_p2, sum_o = b.sum_o + excluded.sum_o, "
-								   "  sum_o2 = b.sum_o2 + excluded.sum_o2, sum_po = b.sum_po + excluded.sum_po, "
-								   "  updated_at = pg_catalog.now()",
-								   10, argtypes);
-	ret = SPI_execute_plan(flush_plan, values, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "learning: calibration bin upsert failed: %s", SPI_result_code_string(ret));
-	SPI_finish();
-}
-
-/*
- * learning_calibration_xact_callback: pending contributions live in
- * TopTransactionContext, so the pointer is dropped at every transaction end;
- * a statement that somehow left some behind is flushed before commit.
- */
-void
-learning_calibration_xact_callback(int event)
-{
-	switch ((XactEvent) event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-			if (pending_bins != NULL && hash_get_num_entries(pending_bins) > 0)
-				flush_pending_bins();
-			pending_bins = NULL;
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			pending_bins = NULL;
-			break;
-		default:
-			break;
-	}
-}
-
-/* learning_calibration_subxact_abort drops what an aborted subtransaction added. */
-void
-learning_calibration_subxact_abort(SubTransactionId mySubid)
-{
-	HASH_SEQ_STATUS seq;
-	PendingEntry *entry;
-
-	if (pending_bins == NULL)
-		return;
-	hash_seq_init(&seq, pending_bins);
-	while ((entry = hash_seq_search(&seq)) != NULL)
-	{
-		if (entry->key.subid == mySubid)
-			hash_search(pending_bins, &entry->key, HASH_REMOVE, NULL);
-	}
-}
-
-/* learning_calibration_subxact_commit hands a committed subtransaction's entries to its parent. */
-void
-learning_calibration_subxact_commit(SubTransactionId mySubid, SubTransactionId parentSubid)
-{
-	HASH_SEQ_STATUS seq;
-	PendingEntry *entry;
-	List	   *moved = NIL;
-	ListCell   *lc;
-
-	if (pending_bins == NULL || hash_get_num_entries(pending_bins) == 0)
-		return;
-	hash_seq_init(&seq, pending_bins);
-	while ((entry = hash_seq_search(&seq)) != NULL)
-	{
-		if (entry->key.subid == mySubid)
-		{
-			PendingEntry *copy = MemoryContextAlloc(TopTransactionContext, sizeof(PendingEntry));
-
-			memcpy(copy, entry, sizeof(PendingEntry));
-			moved = lappend(moved, copy);
-			hash_search(pending_bins, &entry->key, HASH_REMOVE, NULL);
-		}
-	}
-	foreach(lc, moved)
-	{
-		PendingEntry *copy = lfirst(lc);
-		PendingEntry *target;
-		bool		found;
-
-		copy->key.subid = parentSubid;
-		target = hash_search(pending_bins, &copy->key, HASH_ENTER, &found);
-		if (!found)
-			memset(&target->sums, 0, sizeof(BinSums));
-		target->sums.n += copy->sums.n;
-		target->sums.sum_p += copy->sums.sum_p;
-		target->sums.sum_p2 += copy->sums.sum_p2;
-		target->sums.sum_o += copy->sums.sum_o;
-		target->sums.sum_o2 += copy->sums.sum_o2;
-		target->sums.sum_po += copy->sums.sum_po;
-	}
+	snprintf(binbuf, sizeof(binbuf), "%d", bin);
+	keys[0] = tenant_id;
+	keys[1] = action_type;
+	keys[2] = binbuf;
+	values[0] = 1.0;
+	values[1] = p;
+	values[2] = p * p;
+	values[3] = o;
+	values[4] = o * o;
+	values[5] = p * o;
+	learning_delta_add(&calibration_target, keys, values, sign);
 }
 
 /* ----------------------------------------------------------------
@@ -502,7 +259,7 @@ learning_outcome_calibrate_flush(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "learning_outcome_calibrate_flush must be called as a trigger");
-	flush_pending_bins();
+	learning_delta_flush(&calibration_target);
 	return PointerGetDatum(NULL);
 }
 

@@ -31,12 +31,23 @@ PG_MODULE_MAGIC;
 
 /* GUC variables. */
 bool		learning_enabled = true;
-int			learning_immediate_signals_interval = 15 * 60;
-int			learning_engagement_signals_interval = 6 * 60 * 60;
-int			learning_deal_progression_interval = 24 * 60 * 60;
-int			learning_expire_overdue_interval = 60 * 60;
-int			learning_calibration_check_interval = 6 * 60 * 60;
+/* job intervals in milliseconds (define_interval_guc) */
+int			learning_immediate_signals_interval = 15 * 60 * 1000;
+int			learning_engagement_signals_interval = 6 * 60 * 60 * 1000;
+int			learning_deal_progression_interval = 24 * 60 * 60 * 1000;
+int			learning_expire_overdue_interval = 60 * 60 * 1000;
+int			learning_calibration_check_interval = 6 * 60 * 60 * 1000;
 int			learning_job_history_retention = 7 * 24 * 60 * 60;
+
+/* GUC variables of the event relay (relay.c, http.c). */
+int			learning_webhook_timeout = 5000;
+int			learning_webhook_connect_timeout = 2000;
+int			learning_webhook_max_attempts = 8;
+int			learning_webhook_retry_base = 1000;
+int			learning_webhook_delivery_retention = 7 * 24 * 60 * 60;
+int			learning_relay_poll_interval = 100;
+char	   *learning_sse_publish_url = NULL;
+int			learning_event_retention = 3 * 24 * 60 * 60;
 
 /* True when _PG_init ran inside shared_preload_libraries processing. */
 bool		learning_preloaded = false;
@@ -47,17 +58,19 @@ static void learning_xact_callback(XactEvent event, void *arg);
 static void learning_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									  SubTransactionId parentSubid, void *arg);
 static void define_interval_guc(const char *name, const char *desc, int *var, int boot);
+static bool check_sse_publish_url(char **newval, void **extra, GucSource source);
 
 /*
- * define_interval_guc defines one learning.<job>_interval setting: a time in
- * seconds (units accepted, e.g. '15min'), reloadable with SIGHUP because only
- * the schedulers read it.
+ * define_interval_guc defines one learning.<job>_interval setting, boot given
+ * in seconds: a time (units accepted, e.g. '15min'), reloadable with SIGHUP
+ * because only the schedulers read it.  Stored in milliseconds, at least
+ * 10 ms, so that tests and benchmarks can drive thousands of runs quickly.
  */
 static void
 define_interval_guc(const char *name, const char *desc, int *var, int boot)
 {
-	DefineCustomIntVariable(name, desc, NULL, var, boot, 1, INT_MAX / 1000,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable(name, desc, NULL, var, boot * 1000, 10, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
 /*
@@ -92,6 +105,42 @@ _PG_init(void)
 							60, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("learning.event_retention",
+							"How long outbox events (learning.events) are kept for learning.events_since.",
+							NULL, &learning_event_retention, 3 * 24 * 60 * 60,
+							60, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* The event relay (SPEC section 7); only the relay worker reads these. */
+	DefineCustomIntVariable("learning.webhook_timeout",
+							"Total time one webhook or SSE POST may take.",
+							NULL, &learning_webhook_timeout, 5000, 100, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("learning.webhook_connect_timeout",
+							"Time a webhook or SSE POST may take to connect.",
+							NULL, &learning_webhook_connect_timeout, 2000, 10, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("learning.webhook_max_attempts",
+							"Attempts of one delivery before it is dead.",
+							NULL, &learning_webhook_max_attempts, 8, 1, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("learning.webhook_retry_base",
+							"Delay before the first retry of a delivery; it doubles with every attempt (at most 1 hour).",
+							NULL, &learning_webhook_retry_base, 1000, 10, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("learning.webhook_delivery_retention",
+							"How long rows of learning.webhook_deliveries and dead deliveries are kept.",
+							NULL, &learning_webhook_delivery_retention, 7 * 24 * 60 * 60,
+							1, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("learning.relay_poll_interval",
+							"How often the relay worker looks for new deliveries.",
+							NULL, &learning_relay_poll_interval, 100, 10, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("learning.sse_publish_url",
+							   "Base URL of the nchan publisher location (e.g. http://127.0.0.1:8090/pub); empty: no SSE feed.",
+							   NULL, &learning_sse_publish_url, "",
+							   PGC_SIGHUP, 0, check_sse_publish_url, NULL, NULL);
+
 	MarkGUCPrefixReserved("learning");
 
 	RegisterXactCallback(learning_xact_callback, NULL);
@@ -110,13 +159,29 @@ _PG_init(void)
 }
 
 /*
+ * check_sse_publish_url accepts an empty string or an http:// or https:// URL
+ * (a plain prefix check: libcurl is never initialised in the postmaster).
+ */
+static bool
+check_sse_publish_url(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' ||
+		pg_strncasecmp(*newval, "http://", 7) == 0 || pg_strncasecmp(*newval, "https://", 8) == 0)
+		return true;
+	GUC_check_errdetail("learning.sse_publish_url must be empty or an http:// or https:// URL.");
+	return false;
+}
+
+/*
  * learning_xact_callback hands commit and abort events to the files that keep
  * per-transaction state.
  */
 static void
 learning_xact_callback(XactEvent event, void *arg)
 {
-	learning_calibration_xact_callback((int) event);
+	/* deltas first: the notification's metrics read the flushed rollups */
+	learning_deltas_xact_callback((int) event);
+	learning_events_xact_callback((int) event);
 }
 
 /*
@@ -128,7 +193,13 @@ learning_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		learning_calibration_subxact_abort(mySubid);
+	{
+		learning_deltas_subxact_abort(mySubid);
+		learning_events_subxact_abort(mySubid);
+	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-		learning_calibration_subxact_commit(mySubid, parentSubid);
+	{
+		learning_deltas_subxact_commit(mySubid, parentSubid);
+		learning_events_subxact_commit(mySubid, parentSubid);
+	}
 }

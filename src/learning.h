@@ -16,6 +16,8 @@
 #include "postgres.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/date.h"
+#include "utils/timestamp.h"
 
 /* Vocabulary limits of SPEC section 2. */
 #define LEARNING_TENANT_MAXLEN		48
@@ -27,12 +29,22 @@ extern bool learning_enabled;
 
 /* learning.c */
 extern bool learning_preloaded;
+/* job intervals, in milliseconds */
 extern int	learning_immediate_signals_interval;
 extern int	learning_engagement_signals_interval;
 extern int	learning_deal_progression_interval;
 extern int	learning_expire_overdue_interval;
 extern int	learning_calibration_check_interval;
 extern int	learning_job_history_retention;
+
+/* learning.c: GUCs of the event relay (relay.c). */
+extern int	learning_webhook_timeout;
+extern int	learning_webhook_connect_timeout;
+extern int	learning_webhook_max_attempts;
+extern int	learning_webhook_retry_base;
+extern int	learning_webhook_delivery_retention;
+extern int	learning_relay_poll_interval;
+extern char *learning_sse_publish_url;
 
 /* scheduler.c: the launcher and the per-database schedulers. */
 extern void learning_register_launcher(void);
@@ -47,10 +59,46 @@ extern void learning_json_string(StringInfo buf, const char *s);
 extern void learning_json_float(StringInfo buf, double v);
 extern void learning_json_key(StringInfo buf, const char *key, bool *first);
 
-/* calibration.c: bin accumulation is flushed at statement end and cleared on abort. */
-extern void learning_calibration_xact_callback(int event);
-extern void learning_calibration_subxact_abort(SubTransactionId mySubid);
-extern void learning_calibration_subxact_commit(SubTransactionId mySubid,
-												SubTransactionId parentSubid);
+/*
+ * deltas.c: keyed numeric deltas accumulated per transaction and flushed with
+ * one statement per target table (calibration bins, dashboard rollups).
+ */
+#define LEARNING_SHARDS				16
+#define LEARNING_DELTA_MAX_VALUES	12
+
+typedef struct DeltaTarget
+{
+	const char *name;			/* for messages */
+	int			nkeys;			/* key columns, passed as text[] $1..$nkeys */
+	int			nvalues;		/* values, passed as float8[] after the keys */
+	const char *sql;			/* the flush; the last parameter is the shard (int2) */
+	void	   *plan;			/* SPIPlanPtr, prepared on first flush */
+} DeltaTarget;
+
+extern void learning_delta_add(DeltaTarget *target, const char *const *keys,
+							   const double *values, double sign);
+extern void learning_delta_flush(DeltaTarget *target);
+extern void learning_deltas_flush_all(void);
+extern void learning_deltas_xact_callback(int event);
+extern void learning_deltas_subxact_abort(SubTransactionId mySubid);
+extern void learning_deltas_subxact_commit(SubTransactionId mySubid,
+										   SubTransactionId parentSubid);
+
+/* rollups.c: the local day of a timestamp in a tenant's time zone. */
+extern const char *learning_tenant_time_zone(const char *tenant_id);
+extern DateADT learning_local_day(const char *time_zone, TimestampTz ts);
+
+/* events.c: the outbox, one NOTIFY per tenant per committed transaction. */
+extern int	learning_event_retention;
+extern int	learning_event_emit(const char *tenant_id, const char *event_type, const char *payload_json);
+extern StringInfo learning_event_row(const char *tenant_id, const char *event_type, const char *status);
+extern void learning_events_statement_end(void);
+extern void learning_events_xact_callback(int event);
+extern void learning_events_subxact_abort(SubTransactionId mySubid);
+extern void learning_events_subxact_commit(SubTransactionId mySubid,
+										   SubTransactionId parentSubid);
+
+/* analytics.c */
+extern const char *learning_trend(const double *values, int n);
 
 #endif							/* LEARNING_H */

@@ -1,8 +1,20 @@
 /*-------------------------------------------------------------------------
  *
  * scheduler.c
- *		Background workers: the launcher and one scheduler per database that
- *		has the extension (SPEC section 6).
+ *		The per-database "learning scheduler" worker (SPEC section 6) and
+ *		learning.job_schedule(), the C half of the learning.job_status view.
+ *
+ * A scheduler is started by the launcher (launcher.c) for one database.  It
+ * first looks for the extension: without it, it says so in its slot and
+ * exits, and the launcher starts nothing there until CREATE EXTENSION.  With
+ * it, it runs each of the five jobs when due: learning.<job>_interval after
+ * the start of the job's last scheduled run, as recorded in learning.job_runs,
+ * so that a restarted scheduler (or server) does not run again work that was
+ * just done.  Each run is its own transaction calling
+ * learning.execute_job(job, 'scheduler'); a failure is rolled back and
+ * recorded by learning.record_failed_job in a transaction of its own, and
+ * the loop goes on.  SIGHUP reloads the intervals and learning.enabled;
+ * SIGTERM ends the worker through die() at the next interrupt check.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -13,13 +25,430 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
 #include "learning.h"
+#include "workers.h"
+
+/* Longest sleep: the scheduler looks at its database at least this often. */
+#define SCHEDULER_MAX_SLEEP_MS		60000
+
+const char *const learning_job_names[LEARNING_NJOBS] = {
+	"immediate_signals", "engagement_signals", "deal_progression",
+	"expire_overdue", "calibration_check"
+};
+
+/* Start of the last scheduled run of each job; 0 when there was none. */
+static TimestampTz last_started[LEARNING_NJOBS];
+
+static Oid	scheduler_dboid = InvalidOid;
+static char scheduler_dbname[NAMEDATALEN];	/* for messages */
+
+PG_FUNCTION_INFO_V1(learning_job_schedule);
+
+static void scheduler_report_extension(bool present);
+static bool scheduler_extension_present(void);
+static void scheduler_load_last_runs(void);
+static bool scheduler_run_job(int job);
+static void scheduler_record_failure(int job, TimestampTz started, ErrorData *edata);
+static void scheduler_exit_without_extension(void);
+static long scheduler_sleep_ms(TimestampTz now);
+
+/* learning_job_interval_ms: the interval of a job, from its GUC. */
+int
+learning_job_interval_ms(int job)
+{
+	switch (job)
+	{
+		case 0:
+			return learning_immediate_signals_interval;
+		case 1:
+			return learning_engagement_signals_interval;
+		case 2:
+			return learning_deal_progression_interval;
+		case 3:
+			return learning_expire_overdue_interval;
+		default:
+			return learning_calibration_check_interval;
+	}
+}
 
 /*
- * learning_register_launcher registers the launcher worker.  Not written yet:
- * the workers are the subject of their own issue.
+ * learning_scheduler_main: entry point of a "learning scheduler" worker for
+ * the database whose OID is main_arg.
  */
 void
-learning_register_launcher(void)
+learning_scheduler_main(Datum main_arg)
 {
+	MemoryContext loopcxt;
+
+	scheduler_dboid = DatumGetObjectId(main_arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(scheduler_dboid, InvalidOid, 0);
+	pgstat_report_appname(LEARNING_SCHEDULER_TYPE);
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "learning scheduler loop",
+									ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(loopcxt);
+
+	if (!scheduler_extension_present())
+		scheduler_exit_without_extension();
+	scheduler_load_last_runs();
+	scheduler_report_extension(true);
+	ereport(LOG,
+			(errmsg("learning scheduler started for database \"%s\"",
+					scheduler_dbname)));
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(loopcxt);
+
+		if (learning_enabled)
+		{
+			for (int job = 0; job < LEARNING_NJOBS; job++)
+			{
+				TimestampTz now = GetCurrentTimestamp();
+
+				/* due: never run, clock went back, or the interval has passed */
+				if (last_started[job] != 0 && last_started[job] <= now &&
+					now < TimestampTzPlusMilliseconds(last_started[job],
+													  learning_job_interval_ms(job)))
+					continue;
+				if (!scheduler_run_job(job))
+					scheduler_exit_without_extension();
+				MemoryContextSwitchTo(loopcxt);
+				CHECK_FOR_INTERRUPTS();
+				if (ConfigReloadPending || !learning_enabled)
+					break;
+			}
+		}
+		pgstat_report_stat(false);
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 scheduler_sleep_ms(GetCurrentTimestamp()), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* scheduler_report_extension tells the launcher what this database has. */
+static void
+scheduler_report_extension(bool present)
+{
+	LearningDbSlot *slot;
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	slot = learning_slot_find(scheduler_dboid);
+	if (slot != NULL)
+	{
+		slot->extension_present = present;
+		slot->extension_absent = !present;
+	}
+	learning_wake_launcher();
+	LWLockRelease(LearningWorkers->lock);
+}
+
+/*
+ * scheduler_exit_without_extension: nothing to do in this database (never
+ * had the extension, or it was dropped).  Exit code 0; the launcher starts a
+ * scheduler here again only after CREATE EXTENSION.
+ */
+static void
+scheduler_exit_without_extension(void)
+{
+	scheduler_report_extension(false);
+	ereport(DEBUG1,
+			(errmsg("learning scheduler: database %u has no learning extension, exiting",
+					scheduler_dboid)));
+	proc_exit(0);
+}
+
+/*
+ * scheduler_extension_present looks for the extension in its own
+ * transaction.  An extension being created is not there yet: its commit
+ * wakes the launcher, which starts a new scheduler.
+ */
+static bool
+scheduler_extension_present(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		present;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("learning", true));
+	if (scheduler_dbname[0] == '\0')
+		strlcpy(scheduler_dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	return present;
+}
+
+/*
+ * scheduler_load_last_runs reads the start of each job's last scheduled run
+ * from learning.job_runs (an index scan per job).  On failure (say, a table
+ * renamed away) the jobs are simply due now; the failure shows in their runs.
+ */
+static void
+scheduler_load_last_runs(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		for (int job = 0; job < LEARNING_NJOBS; job++)
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			Datum		values[1];
+			bool		isnull;
+			Datum		d;
+
+			values[0] = CStringGetTextDatum(learning_job_names[job]);
+			SPI_connect();
+			if (SPI_execute_with_args("SELECT max(r.started_at) FROM learning.job_runs r "
+									  "WHERE r.job_name = $1 AND r.run_by = 'scheduler'",
+									  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read learning.job_runs");
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			last_started[job] = isnull ? 0 : DatumGetTimestampTz(d);
+			SPI_finish();
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("learning scheduler could not read the last job runs: %s", edata->message),
+				 errdetail("Every job is due now.")));
+		memset(last_started, 0, sizeof(last_started));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * scheduler_run_job runs one job in a transaction of its own.  Returns false
+ * when the extension is gone (the scheduler then exits).  A failure is
+ * logged and recorded; it never ends the worker.
+ */
+static bool
+scheduler_run_job(int job)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz started = GetCurrentTimestamp();
+	volatile bool present = true;
+	ErrorData  *volatile edata = NULL;
+	char		activity[64];
+
+	snprintf(activity, sizeof(activity), "learning job %s", learning_job_names[job]);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+	PG_TRY();
+	{
+		/* checked in the run's transaction: DROP SCHEMA ... CASCADE counts too */
+		if (!OidIsValid(get_extension_oid("learning", true)))
+			present = false;
+		else
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			Datum		values[1];
+
+			values[0] = CStringGetTextDatum(learning_job_names[job]);
+			SPI_connect();
+			if (SPI_execute_with_args("SELECT learning.execute_job($1, 'scheduler')",
+									  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "learning.execute_job did not return a row");
+			SPI_finish();
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+
+	if (edata != NULL)
+		scheduler_record_failure(job, started, edata);
+	last_started[job] = started;
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return present;
+}
+
+/*
+ * scheduler_record_failure logs a failed run and writes its job_runs row in a
+ * new transaction.  If even that fails (the extension half-dropped, say), the
+ * server log has both messages.
+ */
+static void
+scheduler_record_failure(int job, TimestampTz started, ErrorData *edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	ereport(LOG,
+			(errcode(edata->sqlerrcode),
+			 errmsg("learning job %s failed in database \"%s\": %s",
+					learning_job_names[job], scheduler_dbname, edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, TEXTOID};
+		Datum		values[3];
+
+		values[0] = CStringGetTextDatum(learning_job_names[job]);
+		values[1] = TimestampTzGetDatum(started);
+		values[2] = CStringGetTextDatum(edata->message ? edata->message : "unknown error");
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT learning.record_failed_job($1, $2, $3)",
+								  3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "learning.record_failed_job did not return a row");
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *again;
+
+		MemoryContextSwitchTo(cxt);
+		again = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(WARNING,
+				(errcode(again->sqlerrcode),
+				 errmsg("could not record the failed run of learning job %s: %s",
+						learning_job_names[job], again->message)));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * scheduler_sleep_ms: time until the next job is due, at most
+ * SCHEDULER_MAX_SLEEP_MS; the latch (SIGHUP, SIGTERM) cuts it short.
+ */
+static long
+scheduler_sleep_ms(TimestampTz now)
+{
+	long		sleep_ms = SCHEDULER_MAX_SLEEP_MS;
+
+	if (!learning_enabled)
+		return sleep_ms;
+	for (int job = 0; job < LEARNING_NJOBS; job++)
+	{
+		TimestampTz due;
+
+		if (last_started[job] == 0 || last_started[job] > now)
+			return 0;
+		due = TimestampTzPlusMilliseconds(last_started[job], learning_job_interval_ms(job));
+		if (due <= now)
+			return 0;
+		sleep_ms = Min(sleep_ms, (long) ((due - now + 999) / 1000));
+	}
+	return sleep_ms;
+}
+
+/*
+ * learning_job_schedule: one row per job with its interval and, for this
+ * database, whether the workers run (learning.job_status adds the history).
+ * Without shared_preload_libraries there is no launcher and no scheduler.
+ */
+Datum
+learning_job_schedule(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pid_t		launcher_pid = 0;
+	pid_t		scheduler_pid = 0;
+	pid_t		relay_pid = 0;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (LearningWorkers != NULL)
+	{
+		LearningDbSlot *slot;
+
+		LWLockAcquire(LearningWorkers->lock, LW_SHARED);
+		launcher_pid = LearningWorkers->launcher_pid;
+		slot = learning_slot_find(MyDatabaseId);
+		if (slot != NULL)
+		{
+			scheduler_pid = slot->scheduler_pid;
+			relay_pid = slot->relay_pid;
+		}
+		LWLockRelease(LearningWorkers->lock);
+		if (!learning_worker_alive(launcher_pid, LEARNING_LAUNCHER_TYPE))
+			launcher_pid = 0;
+		if (!learning_worker_alive(scheduler_pid, LEARNING_SCHEDULER_TYPE))
+			scheduler_pid = 0;
+		if (!learning_worker_alive(relay_pid, LEARNING_RELAY_TYPE))
+			relay_pid = 0;
+	}
+
+	for (int job = 0; job < LEARNING_NJOBS; job++)
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false};
+		Interval   *interval = palloc0(sizeof(Interval));
+
+		interval->time = (int64) learning_job_interval_ms(job) * INT64CONST(1000);
+		values[0] = CStringGetTextDatum(learning_job_names[job]);
+		values[1] = IntervalPGetDatum(interval);
+		values[2] = BoolGetDatum(learning_enabled);
+		values[3] = BoolGetDatum(LearningWorkers != NULL);
+		values[4] = Int32GetDatum((int32) launcher_pid);
+		nulls[4] = (launcher_pid == 0);
+		values[5] = Int32GetDatum((int32) scheduler_pid);
+		nulls[5] = (scheduler_pid == 0);
+		values[6] = Int32GetDatum((int32) relay_pid);
+		nulls[6] = (relay_pid == 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -14,10 +14,31 @@ CREATE TABLE learning.events (
 COMMENT ON TABLE learning.events IS 'Outbox of events worth showing live, kept for learning.event_retention';
 CREATE INDEX events_created_idx ON learning.events (created_at);
 
+-- Events are collected in transaction memory and written at commit (src/events.c):
+-- a transaction's events of one tenant get their ids while it holds that
+-- tenant's outbox lock (taken just before commit, shared among writers), and
+-- learning.events_since waits for those holders before it reads.  So a reader
+-- never sees id N+1 committed while id N can still commit: catching up by
+-- after_id never leaves a gap, and never repeats an event.  At commit each
+-- tenant with events gets exactly one NOTIFY on channel "learning:<tenant_id>".
 CREATE FUNCTION learning.emit_event(tenant_id text, event_type text, payload jsonb DEFAULT '{}')
-    RETURNS bigint LANGUAGE sql VOLATILE AS $$
-    INSERT INTO learning.events (tenant_id, event_type, payload) VALUES ($1, $2, coalesce($3, '{}'))
-    RETURNING id
-$$;
+    RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_emit_event';
 COMMENT ON FUNCTION learning.emit_event(text, text, jsonb) IS
-    'Adds an event to the outbox in the caller''s transaction; returns its id';
+    'Adds an event to the outbox of the caller''s transaction (written and announced at commit, dropped on rollback); returns how many events the transaction holds for that tenant so far';
+
+CREATE FUNCTION learning.events_since(tenant_id text, after_id bigint, max integer DEFAULT 1000)
+    RETURNS SETOF learning.events LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_events_since';
+COMMENT ON FUNCTION learning.events_since(text, bigint, integer) IS
+    'The tenant''s committed events with id > after_id in id order (at most max, 1-10000), without gaps: resume with the last id seen; needs READ COMMITTED';
+
+CREATE FUNCTION learning.prune_events() RETURNS bigint
+    LANGUAGE sql VOLATILE AS $$
+    WITH gone AS (
+        DELETE FROM learning.events e
+         WHERE e.created_at < pg_catalog.now()
+               - coalesce(nullif(pg_catalog.current_setting('learning.event_retention', true), ''), '3d')::interval
+        RETURNING 1)
+    SELECT count(*) FROM gone
+$$;
+COMMENT ON FUNCTION learning.prune_events() IS
+    'Deletes outbox events older than learning.event_retention (default 3 days); the jobs call it';

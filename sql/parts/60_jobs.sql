@@ -37,7 +37,8 @@ BEGIN
            FOR UPDATE SKIP LOCKED
     ), decided AS (
         SELECT DISTINCT ON (o.tenant_id, o.id)
-               o.tenant_id, o.id, r.status, r.outcome_score, b.signal_type, b.id AS signal_id
+               o.tenant_id, o.id, r.status, r.outcome_score, b.signal_type, b.id AS signal_id,
+               b.detail->>'stage' AS stage
           FROM batch b
           JOIN learning.outcome_records o
             ON o.tenant_id = b.tenant_id
@@ -51,7 +52,11 @@ BEGIN
     ), resolved AS (
         UPDATE learning.outcome_records o
            SET status = d.status, outcome_score = d.outcome_score,
-               signal_source = 'signal:' || d.signal_type, resolved_at = pg_catalog.now()
+               signal_source = 'signal:' || d.signal_type, resolved_at = pg_catalog.now(),
+               -- the deal stage that resolved it (dashboards count deals_closed_won)
+               metadata = CASE WHEN d.signal_type = 'deal_stage_changed'
+                               THEN o.metadata || pg_catalog.jsonb_build_object('deal_stage_at_resolution', d.stage)
+                               ELSE o.metadata END
           FROM decided d
          WHERE o.tenant_id = d.tenant_id AND o.id = d.id AND o.status = 'pending'
         RETURNING o.tenant_id, d.signal_id
@@ -149,6 +154,7 @@ BEGIN
        FROM unnest(tenants, counts) AS t(tenant_id, items);
 
     PERFORM learning.prune_job_runs();
+    PERFORM learning.prune_events();
 
     RETURN pg_catalog.jsonb_build_object('job', job_name, 'run_id', run_id, 'status', 'succeeded',
                                          'items', total, 'started_at', started, 'finished_at', finished);

@@ -1,0 +1,391 @@
+------------------------------------------------------------------------------
+-- Section: the event relay (SPEC section 7): webhooks and the SSE feed
+--
+-- Every outbox event (learning.events) that a webhook or the SSE feed wants
+-- becomes one row of learning.relay_queue, written by a statement trigger in
+-- the transaction that inserted the event: a delivery exists exactly when its
+-- event committed, whatever order identity ids commit in.  The relay worker
+-- (src/relay.c) claims due rows with FOR UPDATE SKIP LOCKED in a short
+-- transaction, POSTs them with no transaction open, and records every attempt
+-- in learning.webhook_deliveries in another short transaction.  A claim is a
+-- lease (next_attempt_at moves past the HTTP timeout), so an attempt cut short
+-- by a crash is simply made again: at-least-once, with the same event id.
+--
+-- Webhooks of every tenant use tenant_id '*' (not a valid tenant id, so it
+-- cannot collide with one).  In the queue and the delivery log webhook_id 0 is
+-- the nchan publisher of the SSE feed (learning.sse_publish_url).
+------------------------------------------------------------------------------
+
+CREATE FUNCTION learning.check_webhook_url(url text) RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_webhook_url_sql';
+COMMENT ON FUNCTION learning.check_webhook_url(text) IS
+    'Returns url, or raises 22023 naming it unless libcurl parses it as an http or https URL with a host';
+
+CREATE TABLE learning.webhooks (
+    tenant_id    text        NOT NULL CHECK (tenant_id = '*' OR tenant_id ~ '^[A-Za-z0-9_.-]{1,48}$'),
+    id           bigint      GENERATED ALWAYS AS IDENTITY,
+    url          text        NOT NULL,
+    event_types  text[],
+    secret       text        NOT NULL,
+    enabled      boolean     NOT NULL DEFAULT true,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX webhooks_id_idx ON learning.webhooks (id);
+COMMENT ON TABLE learning.webhooks IS
+    'Webhook subscriptions: URL, event types (NULL: all), HMAC secret; tenant_id ''*'' subscribes to every tenant';
+
+CREATE TABLE learning.relay_queue (
+    tenant_id        text        NOT NULL,
+    webhook_id       bigint      NOT NULL,
+    event_id         bigint      NOT NULL,
+    state            text        NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'paused', 'dead')),
+    attempts         integer     NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    claimed_at       timestamptz,
+    last_error       text,
+    enqueued_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, webhook_id, event_id)
+);
+CREATE INDEX relay_queue_due_idx ON learning.relay_queue (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX relay_queue_webhook_idx ON learning.relay_queue (webhook_id);
+COMMENT ON TABLE learning.relay_queue IS
+    'Deliveries not finished yet, one per (event, webhook); webhook_id 0 is the SSE publisher; dead rows stay until the delivery retention';
+
+CREATE TABLE learning.webhook_deliveries (
+    tenant_id     text        NOT NULL,
+    id            bigint      GENERATED ALWAYS AS IDENTITY,
+    webhook_id    bigint      NOT NULL,
+    event_id      bigint      NOT NULL,
+    attempt       integer     NOT NULL,
+    status        text        NOT NULL CHECK (status IN ('delivered', 'failed', 'dead')),
+    http_code     integer,
+    error         text,
+    duration_ms   float8      NOT NULL,
+    attempted_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX webhook_deliveries_event_idx ON learning.webhook_deliveries (tenant_id, webhook_id, event_id);
+CREATE INDEX webhook_deliveries_attempted_idx ON learning.webhook_deliveries (attempted_at);
+COMMENT ON TABLE learning.webhook_deliveries IS
+    'Every delivery attempt (failed: retried later; dead: last attempt failed; webhook_id 0: SSE publication), kept for learning.webhook_delivery_retention';
+
+CREATE TABLE learning.sse_channels (
+    tenant_id    text        NOT NULL CHECK (tenant_id ~ '^[A-Za-z0-9_.-]{1,48}$'),
+    channel_key  text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id)
+);
+COMMENT ON TABLE learning.sse_channels IS
+    'Per-tenant unguessable nchan channel id of the SSE feed; only tenants with a row get their events published';
+
+-- random_key: 64 hex digits (244 random bits from two gen_random_uuid values).
+CREATE FUNCTION learning.random_key() RETURNS text LANGUAGE sql VOLATILE AS $$
+    SELECT pg_catalog.translate(pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', '')
+$$;
+COMMENT ON FUNCTION learning.random_key() IS
+    'A new unguessable key: 64 hex digits carrying 244 random bits (webhook secrets, SSE channel ids)';
+
+CREATE FUNCTION learning.create_webhook(url text, events text[] DEFAULT NULL, tenant_id text DEFAULT NULL,
+                                        secret text DEFAULT NULL)
+    RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    known text[] := ARRAY['outcome_recorded', 'outcome_resolved', 'feedback_recorded',
+                          'calibration_adjusted', 'job_completed'];
+    bad text;
+    new_id bigint;
+BEGIN
+    PERFORM learning.check_webhook_url(url);
+    IF tenant_id IS NOT NULL AND tenant_id <> '*' THEN
+        PERFORM learning.check_tenant_id(tenant_id);
+    END IF;
+    IF events IS NOT NULL THEN
+        IF pg_catalog.cardinality(events) = 0 THEN
+            RAISE EXCEPTION 'events must not be empty' USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Pass NULL to subscribe to every event type.';
+        END IF;
+        SELECT e INTO bad FROM pg_catalog.unnest(events) e WHERE e IS NULL OR NOT e = ANY (known) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'invalid event type ''%''', coalesce(bad, 'NULL') USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Event types: ' || pg_catalog.array_to_string(known, ', ') || '.';
+        END IF;
+    END IF;
+    IF secret IS NOT NULL AND pg_catalog.length(secret) NOT BETWEEN 16 AND 256 THEN
+        RAISE EXCEPTION 'webhook secret must be 16 to 256 characters, got %', pg_catalog.length(secret)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass NULL to have one generated.';
+    END IF;
+    INSERT INTO learning.webhooks (tenant_id, url, event_types, secret)
+    VALUES (coalesce(create_webhook.tenant_id, '*'), create_webhook.url,
+            (SELECT pg_catalog.array_agg(DISTINCT e ORDER BY e) FROM pg_catalog.unnest(events) e),
+            coalesce(create_webhook.secret, 'whsec_' || learning.random_key()))
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION learning.create_webhook(text, text[], text, text) IS
+    'Subscribes an http(s) URL to event types (NULL: all) of one tenant (NULL or ''*'': all tenants, stored as ''*''); a NULL secret is generated (read it from learning.webhooks); returns the webhook id';
+
+CREATE FUNCTION learning.set_webhook_enabled(webhook_id bigint, enabled boolean) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    UPDATE learning.webhooks w SET enabled = set_webhook_enabled.enabled WHERE w.id = webhook_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'webhook % not found', webhook_id USING ERRCODE = 'no_data_found';
+    END IF;
+    UPDATE learning.relay_queue q
+       SET state = CASE WHEN set_webhook_enabled.enabled THEN 'pending' ELSE 'paused' END
+     WHERE q.webhook_id = set_webhook_enabled.webhook_id AND q.state <> 'dead';
+    RETURN enabled;
+END $$;
+COMMENT ON FUNCTION learning.set_webhook_enabled(bigint, boolean) IS
+    'Disables (false) or enables (true) a webhook: events of its disabled time are not sent to it, its unfinished deliveries wait; P0002 when unknown';
+
+CREATE FUNCTION learning.drop_webhook(webhook_id bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    DELETE FROM learning.webhooks w WHERE w.id = webhook_id;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM learning.relay_queue q WHERE q.webhook_id = drop_webhook.webhook_id;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION learning.drop_webhook(bigint) IS
+    'Deletes a webhook and its unfinished deliveries (its delivery log stays until retention); false when unknown';
+
+CREATE FUNCTION learning.retry_dead_deliveries(webhook_id bigint DEFAULT NULL) RETURNS bigint
+    LANGUAGE sql VOLATILE AS $$
+    WITH r AS (
+        UPDATE learning.relay_queue q
+           SET state = 'pending', attempts = 0, next_attempt_at = pg_catalog.now(), claimed_at = NULL
+         WHERE q.state = 'dead' AND (retry_dead_deliveries.webhook_id IS NULL OR q.webhook_id = retry_dead_deliveries.webhook_id)
+        RETURNING 1
+    )
+    SELECT count(*) FROM r
+$$;
+COMMENT ON FUNCTION learning.retry_dead_deliveries(bigint) IS
+    'Puts dead deliveries (of one webhook, or all) back in the queue with a fresh attempt budget; returns how many';
+
+-- Per webhook: what is waiting, what died, and how the last day went.
+CREATE VIEW learning.webhook_status AS
+SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled,
+       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state <> 'dead') AS pending,
+       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state = 'dead') AS dead,
+       d.delivered_24h, d.failed_24h, d.last_attempt_at, d.last_error
+  FROM learning.webhooks w
+  LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE l.status = 'delivered') AS delivered_24h,
+               count(*) FILTER (WHERE l.status <> 'delivered') AS failed_24h,
+               max(l.attempted_at) AS last_attempt_at,
+               (array_agg(l.error ORDER BY l.attempted_at DESC) FILTER (WHERE l.error IS NOT NULL))[1] AS last_error
+          FROM learning.webhook_deliveries l
+         WHERE l.webhook_id = w.id AND l.attempted_at > pg_catalog.now() - interval '1 day') d ON true;
+COMMENT ON VIEW learning.webhook_status IS
+    'Per webhook: unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, last error';
+
+-- SSE channels ---------------------------------------------------------------
+
+CREATE FUNCTION learning.sse_channel(tenant_id text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    key text;
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    SELECT c.channel_key INTO key FROM learning.sse_channels c WHERE c.tenant_id = sse_channel.tenant_id;
+    IF key IS NULL THEN
+        INSERT INTO learning.sse_channels AS c (tenant_id, channel_key)
+        VALUES (sse_channel.tenant_id, learning.random_key())
+        ON CONFLICT (tenant_id) DO UPDATE SET channel_key = c.channel_key
+        RETURNING c.channel_key INTO key;
+    END IF;
+    RETURN key;
+END $$;
+COMMENT ON FUNCTION learning.sse_channel(text) IS
+    'The tenant''s unguessable nchan channel id, created on first use; the relay publishes the tenant''s events to it from then on';
+
+CREATE FUNCTION learning.rotate_sse_channel(tenant_id text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    key text := learning.random_key();
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    INSERT INTO learning.sse_channels AS c (tenant_id, channel_key) VALUES (rotate_sse_channel.tenant_id, key)
+    ON CONFLICT (tenant_id) DO UPDATE SET channel_key = excluded.channel_key, created_at = pg_catalog.now();
+    RETURN key;
+END $$;
+COMMENT ON FUNCTION learning.rotate_sse_channel(text) IS
+    'Gives the tenant a new SSE channel id (after a leak); subscribers of the old one receive nothing more';
+
+-- The HTTP endpoint (PostgREST: POST /rpc/sse_channel).  Same conventions as
+-- the other learning_api functions (80_api.sql): the tenant and role come from
+-- the token through learning.api_context (401 without a valid token), the
+-- function runs as learning_definer, and row-level security on
+-- learning.sse_channels lets it reach the claim tenant's row only.
+CREATE FUNCTION learning_api.sse_channel() RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ctx record;
+    key text;
+BEGIN
+    ctx := learning.api_context(ARRAY['rep', 'manager', 'executive', 'service']);
+    key := learning.sse_channel(ctx.tenant_id);
+    RETURN jsonb_build_object('tenant_id', ctx.tenant_id, 'channel', key, 'path', '/sub/' || key);
+END $$;
+COMMENT ON FUNCTION learning_api.sse_channel() IS
+$$The SSE stream address of your tenant
+POST /rpc/sse_channel -> {tenant_id, channel, path}: subscribe with GET <nchan server><path> and Accept: text/event-stream (EventSource). Every event of the token's tenant arrives there as JSON {id, tenant_id, event_type, created_at, payload}; catch up with /rpc/events_since. 401 without a valid token.$$;
+
+REVOKE ALL ON FUNCTION learning_api.sse_channel() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.sse_channel()
+    TO learning_rep, learning_manager, learning_executive, learning_service;
+ALTER FUNCTION learning_api.sse_channel() OWNER TO learning_definer;
+REVOKE ALL ON FUNCTION learning.create_webhook(text, text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.sse_channel(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.rotate_sse_channel(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning.sse_channel(text) TO learning_definer;
+GRANT SELECT, INSERT, UPDATE ON learning.sse_channels TO learning_definer;
+ALTER TABLE learning.sse_channels ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY sse_channels_tenant_select ON learning.sse_channels FOR SELECT TO learning_definer
+    USING (tenant_id = (SELECT learning.api_tenant(learning.api_claims())));
+CREATE POLICY sse_channels_tenant_insert ON learning.sse_channels FOR INSERT TO learning_definer
+    WITH CHECK (tenant_id = (SELECT learning.api_tenant(learning.api_claims())));
+CREATE POLICY sse_channels_tenant_update ON learning.sse_channels FOR UPDATE TO learning_definer
+    USING (tenant_id = (SELECT learning.api_tenant(learning.api_claims())))
+    WITH CHECK (tenant_id = (SELECT learning.api_tenant(learning.api_claims())));
+CREATE POLICY sse_channels_sql_api ON learning.sse_channels FOR ALL TO learning_app USING (true) WITH CHECK (true);
+
+-- Enqueueing: in the transaction that inserts the events ------------------------
+
+-- SECURITY DEFINER: events are inserted by API roles (learning_definer) and
+-- learning_app members too, who may not read webhooks nor write the queue.
+CREATE FUNCTION learning.relay_enqueue() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id)
+    SELECT n.tenant_id, w.id, n.id
+      FROM new_events n
+      JOIN learning.webhooks w
+        ON w.enabled AND (w.tenant_id = n.tenant_id OR w.tenant_id = '*')
+       AND (w.event_types IS NULL OR n.event_type = ANY (w.event_types));
+    IF coalesce(current_setting('learning.sse_publish_url', true), '') <> '' THEN
+        INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id)
+        SELECT n.tenant_id, 0, n.id
+          FROM new_events n JOIN learning.sse_channels c ON c.tenant_id = n.tenant_id;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION learning.relay_enqueue() IS
+    'Statement trigger on learning.events: one relay_queue row per new event and matching enabled webhook, and per event of a tenant with an SSE channel';
+
+CREATE TRIGGER relay_enqueue AFTER INSERT ON learning.events
+    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION learning.relay_enqueue();
+
+-- What the relay worker runs ------------------------------------------------
+
+CREATE FUNCTION learning.relay_claim(max_rows integer, full_webhooks bigint[], busy_webhooks bigint[],
+                                     busy_counts integer[], per_webhook integer, lease interval, sse_url text)
+    RETURNS TABLE (tenant_id text, webhook_id bigint, event_id bigint, attempt integer,
+                   url text, secret text, body text)
+    LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS (
+        SELECT q.tenant_id, q.webhook_id, q.event_id
+          FROM learning.relay_queue q
+         WHERE q.state = 'pending' AND q.next_attempt_at <= pg_catalog.now()
+           AND q.webhook_id <> ALL (full_webhooks)
+           AND (q.webhook_id <> 0 OR sse_url <> '')
+         ORDER BY q.next_attempt_at
+         LIMIT max_rows
+           FOR UPDATE SKIP LOCKED
+    ), ranked AS (
+        SELECT d.*, row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.event_id) AS rn FROM due d
+    ), picked AS (
+        SELECT r.tenant_id, r.webhook_id, r.event_id
+          FROM ranked r
+          LEFT JOIN unnest(busy_webhooks, busy_counts) AS b(webhook_id, n) ON b.webhook_id = r.webhook_id
+         WHERE r.rn + coalesce(b.n, 0) <= per_webhook
+    ), claimed AS (
+        UPDATE learning.relay_queue q
+           SET next_attempt_at = pg_catalog.now() + lease, claimed_at = pg_catalog.now()
+          FROM picked p
+         WHERE q.tenant_id = p.tenant_id AND q.webhook_id = p.webhook_id AND q.event_id = p.event_id
+        RETURNING q.tenant_id, q.webhook_id, q.event_id, q.attempts
+    )
+    SELECT c.tenant_id, c.webhook_id, c.event_id, c.attempts + 1,
+           CASE WHEN c.webhook_id = 0 THEN pg_catalog.rtrim(sse_url, '/') || '/' || s.channel_key ELSE w.url END,
+           w.secret,
+           CASE WHEN e.id IS NOT NULL THEN
+               pg_catalog.jsonb_build_object('id', e.id, 'tenant_id', e.tenant_id, 'event_type', e.event_type,
+                                             'created_at', e.created_at, 'payload', e.payload)::text END
+      FROM claimed c
+      LEFT JOIN learning.events e ON e.tenant_id = c.tenant_id AND e.id = c.event_id
+      LEFT JOIN learning.webhooks w ON c.webhook_id <> 0 AND w.id = c.webhook_id
+      LEFT JOIN learning.sse_channels s ON c.webhook_id = 0 AND s.tenant_id = c.tenant_id;
+END $$;
+COMMENT ON FUNCTION learning.relay_claim(integer, bigint[], bigint[], integer[], integer, interval, text) IS
+    'Relay worker: leases due deliveries (skipping webhooks at their in-flight limit) and returns URL, secret and JSON body of each';
+
+CREATE FUNCTION learning.relay_record(results jsonb, max_attempts integer, retry_base interval)
+    RETURNS bigint LANGUAGE sql VOLATILE AS $$
+    WITH r AS (
+        SELECT r.*, CASE WHEN r.ok THEN 'delivered'
+                         WHEN r.retry AND r.attempt < max_attempts THEN 'failed'
+                         ELSE 'dead' END AS status
+          FROM pg_catalog.jsonb_to_recordset(results) AS r(tenant_id text, webhook_id bigint, event_id bigint,
+               attempt integer, http_code integer, error text, duration_ms float8, started double precision,
+               ok boolean, retry boolean)
+    ), logged AS (
+        INSERT INTO learning.webhook_deliveries (tenant_id, webhook_id, event_id, attempt, status, http_code, error,
+                                                 duration_ms, attempted_at)
+        SELECT r.tenant_id, r.webhook_id, r.event_id, r.attempt, r.status, r.http_code, r.error, r.duration_ms,
+               pg_catalog.to_timestamp(r.started)
+          FROM r
+    ), delivered AS (
+        DELETE FROM learning.relay_queue q USING r
+         WHERE q.tenant_id = r.tenant_id AND q.webhook_id = r.webhook_id AND q.event_id = r.event_id
+           AND r.status = 'delivered'
+    ), retried AS (
+        UPDATE learning.relay_queue q
+           SET attempts = r.attempt, claimed_at = NULL, last_error = r.error,
+               state = CASE WHEN r.status = 'dead' THEN 'dead' WHEN q.state = 'paused' THEN 'paused' ELSE 'pending' END,
+               next_attempt_at = pg_catalog.now()
+                   + LEAST(retry_base * pg_catalog.power(2, r.attempt - 1), interval '1 hour')
+                     * (1 + 0.1 * pg_catalog.random())
+          FROM r
+         WHERE q.tenant_id = r.tenant_id AND q.webhook_id = r.webhook_id AND q.event_id = r.event_id
+           AND r.status <> 'delivered'
+    )
+    SELECT count(*) FROM r
+$$;
+COMMENT ON FUNCTION learning.relay_record(jsonb, integer, interval) IS
+    'Relay worker: logs attempts (a JSON array of results), deletes delivered deliveries, reschedules failed ones with exponential backoff, marks exhausted ones dead';
+
+CREATE FUNCTION learning.relay_release_claims() RETURNS bigint LANGUAGE sql VOLATILE AS $$
+    WITH r AS (
+        UPDATE learning.relay_queue q SET claimed_at = NULL, next_attempt_at = pg_catalog.now()
+         WHERE q.claimed_at IS NOT NULL AND q.state = 'pending'
+        RETURNING 1
+    )
+    SELECT count(*) FROM r
+$$;
+COMMENT ON FUNCTION learning.relay_release_claims() IS
+    'Relay worker start: deliveries a previous relay process had in flight are due again now (at-least-once after a crash)';
+
+CREATE FUNCTION learning.relay_maintain(retention interval, sse_on boolean) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    n bigint := 0;
+    m bigint;
+BEGIN
+    DELETE FROM learning.webhook_deliveries d
+     WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM learning.webhook_deliveries x
+                                WHERE x.attempted_at < pg_catalog.now() - retention LIMIT 10000));
+    GET DIAGNOSTICS m = ROW_COUNT;
+    n := n + m;
+    DELETE FROM learning.relay_queue q
+     WHERE q.ctid = ANY (ARRAY(SELECT x.ctid FROM learning.relay_queue x
+                                WHERE (x.state = 'dead' AND x.enqueued_at < pg_catalog.now() - retention)
+                                   OR (x.webhook_id = 0 AND NOT sse_on)
+                                LIMIT 10000));
+    GET DIAGNOSTICS m = ROW_COUNT;
+    RETURN n + m;
+END $$;
+COMMENT ON FUNCTION learning.relay_maintain(interval, boolean) IS
+    'Relay worker housekeeping: deletes delivery log rows and dead deliveries older than the retention (10000 of each per call), and SSE deliveries when the SSE feed is off';

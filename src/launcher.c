@@ -1,0 +1,1049 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *		The launcher background worker and everything that keeps our
+ *		workers out of the way of users: the shared-memory table of
+ *		databases, the utility hook that frees a database before DROP
+ *		DATABASE, DROP EXTENSION, CREATE DATABASE ... TEMPLATE and ALTER
+ *		DATABASE need it, and the commit callback that wakes the launcher
+ *		after CREATE EXTENSION learning.
+ *
+ * How databases are found, without configuration:
+ *	- the launcher connects to no database; every few seconds (and at once
+ *	  when a backend asks) it scans the shared catalog pg_database;
+ *	- for every connectable, non-template database it has not seen, it
+ *	  starts a scheduler; the scheduler looks at pg_extension and, when the
+ *	  extension is missing, says so in the database's slot and exits, so a
+ *	  database without the extension costs one short-lived worker, once;
+ *	- CREATE EXTENSION learning, once committed, asks the launcher to start
+ *	  a scheduler at once (a probe would never come back by itself);
+ *	- a database with the extension gets a scheduler and a relay worker.
+ *
+ * Life cycle: the schedulers and relays are dynamic workers with
+ * bgw_notify_pid = launcher and BGW_NEVER_RESTART: the launcher alone decides
+ * when one starts again (LEARNING_RESTART_SECONDS after it stopped, longer
+ * when it keeps failing at start-up), so that a worker stopped for DROP
+ * DATABASE is never brought back by the postmaster.  The launcher itself is
+ * a static worker the postmaster restarts.  A new launcher adopts the workers
+ * of its predecessor through the pids in shared memory rather than starting
+ * duplicates.
+ *
+ * Copyright (c) 2026, the learning authors
+ *
+ * IDENTIFICATION
+ *		src/launcher.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "learning.h"
+#include "workers.h"
+
+/* How often the launcher scans pg_database when nobody wakes it. */
+#define LAUNCHER_NAPTIME_MS			5000
+
+/* Schedulers that have not yet said whether their database has the extension. */
+#define LAUNCHER_MAX_PROBES			2
+
+/* A worker that stops sooner than this after its start failed at start-up. */
+#define LAUNCHER_FAST_EXIT_MS		10000
+
+/* Longest wait for a database's workers to stop before a utility command. */
+#define RELEASE_WAIT_MS				5000
+
+/*
+ * Safety net for a freed database: workers start again after this even if
+ * the end of the transaction that freed it was never seen.
+ */
+#define RELEASE_HOLD_MS				60000
+
+/* Shared memory: the table of databases. */
+LearningWorkersShared *LearningWorkers = NULL;
+
+/* What the launcher knows of one database (launcher-local). */
+typedef enum LauncherDbState
+{
+	DB_UNKNOWN,					/* not yet probed by a scheduler */
+	DB_ACTIVE,					/* has the extension: scheduler and relay run */
+	DB_ABSENT					/* has no extension: no worker */
+} LauncherDbState;
+
+typedef struct LauncherWorker
+{
+	BackgroundWorkerHandle *handle; /* NULL for an adopted worker */
+	pid_t		pid;			/* 0: not running */
+	TimestampTz started_at;
+	TimestampTz restart_at;		/* not started again before this */
+	int			fast_exits;		/* consecutive exits soon after start */
+	bool		warned;			/* a start failure was logged */
+} LauncherWorker;
+
+typedef struct LauncherDb
+{
+	Oid			dboid;			/* hash key */
+	LauncherDbState state;
+	bool		exists;			/* connectable in the latest pg_database scan */
+	bool		held;			/* a backend holds the database free */
+	bool		stopping;		/* stopped on request: restart once released */
+	TimestampTz hold_until;
+	LauncherWorker scheduler;
+	LauncherWorker relay;
+} LauncherDb;
+
+static HTAB *launcher_dbs = NULL;
+static MemoryContext launcher_cxt = NULL;	/* the hash and worker handles */
+
+/* Saved hook values. */
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* Databases this transaction freed, and whether it created the extension. */
+static List *pending_released = NIL;
+static bool pending_extension_created = false;
+
+static Size workers_shmem_size(void);
+static void workers_shmem_request(void);
+static void workers_shmem_startup(void);
+static void workers_xact_callback(XactEvent event, void *arg);
+static void learning_process_utility(PlannedStmt *pstmt, const char *queryString,
+									 bool readOnlyTree, ProcessUtilityContext context,
+									 ParamListInfo params, QueryEnvironment *queryEnv,
+									 DestReceiver *dest, QueryCompletion *qc);
+static Oid	database_to_release(Node *parsetree);
+static bool may_own_database(Oid dboid);
+static void release_database(Oid dboid);
+static LearningDbSlot *slot_get(Oid dboid);
+static void launcher_detach(int code, Datum arg);
+static void launcher_adopt(void);
+static void launcher_scan_databases(void);
+static void launcher_sync(TimestampTz now);
+static void launcher_reap(LauncherDb *db, TimestampTz now);
+static bool worker_refresh(LauncherWorker *w, const char *bgw_type);
+static void worker_stopped(LauncherWorker *w, bool requested, TimestampTz now);
+static void worker_stop(LauncherWorker *w, const char *bgw_type);
+static void worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now);
+static void launcher_act(TimestampTz now);
+static long launcher_timeout(TimestampTz now, TimestampTz next_scan);
+
+/*
+ * learning_register_launcher sets up the background workers when the library
+ * is preloaded: the shared-memory table, the utility hook and commit callback
+ * that keep our workers out of the way, and the launcher itself.
+ */
+void
+learning_register_launcher(void)
+{
+	BackgroundWorker bgw;
+
+	/* pg_upgrade's server must stay quiet */
+	if (IsBinaryUpgrade)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = workers_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = workers_shmem_startup;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = learning_process_utility;
+	RegisterXactCallback(workers_xact_callback, NULL);
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = LEARNING_RESTART_SECONDS;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "learning");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "learning_launcher_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, LEARNING_LAUNCHER_TYPE);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, LEARNING_LAUNCHER_TYPE);
+	RegisterBackgroundWorker(&bgw);
+}
+
+/*
+ * workers_shmem_size: one slot per possible worker pair plus a few for
+ * requests about databases that have no worker yet.
+ */
+static Size
+workers_shmem_size(void)
+{
+	return add_size(offsetof(LearningWorkersShared, slots),
+					mul_size(max_worker_processes + 8, sizeof(LearningDbSlot)));
+}
+
+/* workers_shmem_request asks for the table and its lock. */
+static void
+workers_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(workers_shmem_size());
+	RequestNamedLWLockTranche("learning workers", 1);
+}
+
+/* workers_shmem_startup creates or attaches to the table. */
+static void
+workers_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	LearningWorkers = ShmemInitStruct("learning workers", workers_shmem_size(), &found);
+	if (!found)
+	{
+		memset(LearningWorkers, 0, workers_shmem_size());
+		LearningWorkers->lock = &(GetNamedLWLockTranche("learning workers"))->lock;
+		LearningWorkers->nslots = max_worker_processes + 8;
+		LearningWorkers->rescan = true;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* learning_slot_find: the slot of a database, or NULL.  Caller holds the lock. */
+LearningDbSlot *
+learning_slot_find(Oid dboid)
+{
+	for (int i = 0; i < LearningWorkers->nslots; i++)
+		if (LearningWorkers->slots[i].dboid == dboid)
+			return &LearningWorkers->slots[i];
+	return NULL;
+}
+
+/*
+ * slot_get: the slot of a database, taking a free one if needed; NULL when
+ * the table is full.  Caller holds the lock exclusively.
+ */
+static LearningDbSlot *
+slot_get(Oid dboid)
+{
+	LearningDbSlot *slot = learning_slot_find(dboid);
+
+	if (slot == NULL && (slot = learning_slot_find(InvalidOid)) != NULL)
+	{
+		memset(slot, 0, sizeof(*slot));
+		slot->dboid = dboid;
+	}
+	return slot;
+}
+
+/*
+ * learning_worker_alive tells whether pid is a running background worker of
+ * the given type.  Checking the type through the postmaster's worker slots
+ * guards against pids of workers that are gone and reused by someone else.
+ */
+bool
+learning_worker_alive(pid_t pid, const char *bgw_type)
+{
+	const char *type;
+
+	if (pid == 0)
+		return false;
+	type = GetBackgroundWorkerTypeByPid(pid);
+	return type != NULL && strcmp(type, bgw_type) == 0;
+}
+
+/* learning_wake_launcher sets the launcher's latch.  Caller holds the lock. */
+void
+learning_wake_launcher(void)
+{
+	if (LearningWorkers->launcher_latch != NULL)
+		SetLatch(LearningWorkers->launcher_latch);
+}
+
+/* ---------------------------------------------------------------------
+ * Backends: freeing a database for a utility command
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * learning_process_utility frees a database our workers are connected to
+ * before a command that needs it free, and notes CREATE EXTENSION learning so
+ * that the launcher hears of it at commit.
+ */
+static void
+learning_process_utility(PlannedStmt *pstmt, const char *queryString,
+						 bool readOnlyTree, ProcessUtilityContext context,
+						 ParamListInfo params, QueryEnvironment *queryEnv,
+						 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		creates_extension = false;
+	Oid			release;
+
+	if (IsA(parsetree, CreateExtensionStmt) &&
+		strcmp(((CreateExtensionStmt *) parsetree)->extname, "learning") == 0)
+		creates_extension = true;
+
+	release = database_to_release(parsetree);
+	if (OidIsValid(release))
+		release_database(release);
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	if (creates_extension)
+		pending_extension_created = true;
+}
+
+/*
+ * database_to_release: the database a utility command needs free of other
+ * connections (core waits 5 seconds, then fails with "database is being
+ * accessed by other users"), or InvalidOid.  Only when the caller owns it:
+ * anyone else's command fails anyway, and must not bounce our workers.
+ */
+static Oid
+database_to_release(Node *parsetree)
+{
+	Oid			dboid = InvalidOid;
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+			break;
+		case T_CreatedbStmt:
+			{
+				/* the template is copied: nobody may be connected to it */
+				const char *template = "template1";
+
+				foreach(lc, ((CreatedbStmt *) parsetree)->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+						template = defGetString(opt);
+				}
+				dboid = get_database_oid(template, true);
+				if (OidIsValid(dboid) && !have_createdb_privilege())
+					dboid = InvalidOid;
+				return dboid;
+			}
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+				dboid = get_database_oid(((RenameStmt *) parsetree)->subname, true);
+			break;
+		case T_AlterDatabaseStmt:
+			foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+			{
+				if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+					dboid = get_database_oid(((AlterDatabaseStmt *) parsetree)->dbname, true);
+			}
+			break;
+		case T_DropStmt:
+			{
+				DropStmt   *stmt = (DropStmt *) parsetree;
+				Oid			extoid;
+
+				if (stmt->removeType != OBJECT_EXTENSION)
+					break;
+				foreach(lc, stmt->objects)
+				{
+					Node	   *obj = lfirst(lc);
+
+					if (IsA(obj, String) && strcmp(strVal(obj), "learning") == 0)
+					{
+						extoid = get_extension_oid("learning", true);
+#if PG_VERSION_NUM >= 160000
+						if (OidIsValid(extoid) &&
+							object_ownercheck(ExtensionRelationId, extoid, GetUserId()))
+#else
+						if (OidIsValid(extoid) && pg_extension_ownercheck(extoid, GetUserId()))
+#endif
+							return MyDatabaseId;
+					}
+				}
+				return InvalidOid;
+			}
+		default:
+			break;
+	}
+	if (OidIsValid(dboid) && !may_own_database(dboid))
+		dboid = InvalidOid;
+	return dboid;
+}
+
+/* may_own_database: whether the current user owns the database. */
+static bool
+may_own_database(Oid dboid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(DatabaseRelationId, dboid, GetUserId());
+#else
+	return pg_database_ownercheck(dboid, GetUserId());
+#endif
+}
+
+/*
+ * release_database stops the scheduler and relay of a database and keeps
+ * them stopped until this transaction ends (workers_xact_callback), waiting
+ * at most RELEASE_WAIT_MS for them to be gone.  The launcher stops them
+ * through its handles; when there is no launcher, this backend signals them
+ * itself (they never restart on their own).
+ */
+static void
+release_database(Oid dboid)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RELEASE_WAIT_MS);
+	MemoryContext oldcxt;
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	if (learning_slot_find(dboid) == NULL)
+	{
+		/* no worker there; only make the launcher look at pg_database at commit */
+		LWLockRelease(LearningWorkers->lock);
+		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		pending_released = list_append_unique_oid(pending_released, dboid);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	pending_released = list_append_unique_oid(pending_released, dboid);
+	MemoryContextSwitchTo(oldcxt);
+
+	for (;;)
+	{
+		LearningDbSlot *slot = learning_slot_find(dboid);
+		pid_t		scheduler_pid;
+		pid_t		relay_pid;
+		bool		launcher_acted;
+
+		if (slot == NULL)
+		{
+			LWLockRelease(LearningWorkers->lock);
+			return;
+		}
+		slot->hold_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RELEASE_HOLD_MS);
+		if (!slot->stop_requested && (slot->scheduler_pid != 0 || slot->relay_pid != 0))
+		{
+			slot->stop_requested = true;
+			learning_wake_launcher();
+		}
+		scheduler_pid = slot->scheduler_pid;
+		relay_pid = slot->relay_pid;
+		launcher_acted = !slot->stop_requested || LearningWorkers->launcher_pid == 0;
+		if (LearningWorkers->launcher_pid == 0)
+		{
+			if (learning_worker_alive(scheduler_pid, LEARNING_SCHEDULER_TYPE))
+				kill(scheduler_pid, SIGTERM);
+			if (learning_worker_alive(relay_pid, LEARNING_RELAY_TYPE))
+				kill(relay_pid, SIGTERM);
+		}
+		LWLockRelease(LearningWorkers->lock);
+
+		if (launcher_acted &&
+			!learning_worker_alive(scheduler_pid, LEARNING_SCHEDULER_TYPE) &&
+			!learning_worker_alive(relay_pid, LEARNING_RELAY_TYPE))
+			return;
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			/* the command itself waits a little more, then explains */
+			ereport(DEBUG1,
+					(errmsg("learning workers of database %u did not stop within %d ms",
+							dboid, RELEASE_WAIT_MS)));
+			return;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	}
+}
+
+/*
+ * workers_xact_callback: at the end of a transaction that freed databases,
+ * lets their workers start again (the launcher finds dropped databases gone),
+ * and after CREATE EXTENSION learning commits asks for a scheduler at once.
+ * Runs during commit and abort: it must not fail, so no allocation and no
+ * error, only the lock and a latch.
+ */
+static void
+workers_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+	bool		commit;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	if (pending_released == NIL && !pending_extension_created)
+		return;
+	commit = (event == XACT_EVENT_COMMIT);
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	foreach(lc, pending_released)
+	{
+		LearningDbSlot *slot = learning_slot_find(lfirst_oid(lc));
+
+		if (slot != NULL)
+		{
+			slot->hold_until = 0;
+			slot->stop_requested = false;
+		}
+	}
+	if (commit && pending_extension_created)
+	{
+		LearningDbSlot *slot = slot_get(MyDatabaseId);
+
+		if (slot != NULL)
+			slot->start_requested = true;
+	}
+	LearningWorkers->rescan = true;
+	learning_wake_launcher();
+	LWLockRelease(LearningWorkers->lock);
+
+	list_free(pending_released);
+	pending_released = NIL;
+	pending_extension_created = false;
+}
+
+/* ---------------------------------------------------------------------
+ * The launcher
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * learning_launcher_main: entry point of the "learning launcher" worker.
+ * Connected to no database, it reads only the shared catalog pg_database.
+ */
+void
+learning_launcher_main(Datum main_arg)
+{
+	MemoryContext loopcxt;
+	HASHCTL		ctl;
+	TimestampTz next_scan = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname(LEARNING_LAUNCHER_TYPE);
+
+	launcher_cxt = AllocSetContextCreate(TopMemoryContext, "learning launcher",
+										 ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(LauncherDb);
+	ctl.hcxt = launcher_cxt;
+	launcher_dbs = hash_create("learning launcher databases", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "learning launcher loop",
+									ALLOCSET_DEFAULT_SIZES);
+
+	before_shmem_exit(launcher_detach, (Datum) 0);
+	launcher_adopt();
+	ereport(LOG, (errmsg("learning launcher started")));
+
+	for (;;)
+	{
+		TimestampTz now;
+		bool		rescan;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(loopcxt);
+		MemoryContextSwitchTo(loopcxt);
+
+		LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+		rescan = LearningWorkers->rescan;
+		LearningWorkers->rescan = false;
+		LWLockRelease(LearningWorkers->lock);
+
+		now = GetCurrentTimestamp();
+		if (rescan || now >= next_scan)
+		{
+			launcher_scan_databases();
+			MemoryContextSwitchTo(loopcxt);
+			next_scan = TimestampTzPlusMilliseconds(now, LAUNCHER_NAPTIME_MS);
+		}
+		launcher_sync(now);
+		launcher_act(now);
+		launcher_sync(GetCurrentTimestamp());
+
+		pgstat_report_activity(STATE_IDLE, NULL);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 launcher_timeout(GetCurrentTimestamp(), next_scan),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* launcher_detach: no launcher any more; backends signal workers themselves. */
+static void
+launcher_detach(int code, Datum arg)
+{
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	if (LearningWorkers->launcher_pid == MyProcPid)
+	{
+		LearningWorkers->launcher_pid = 0;
+		LearningWorkers->launcher_latch = NULL;
+	}
+	LWLockRelease(LearningWorkers->lock);
+}
+
+/*
+ * launcher_adopt registers this launcher and takes over the workers an
+ * earlier launcher started (their pids are in the slots; without a handle
+ * their liveness is polled).
+ */
+static void
+launcher_adopt(void)
+{
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	LearningWorkers->launcher_pid = MyProcPid;
+	LearningWorkers->launcher_latch = MyLatch;
+	LearningWorkers->rescan = true;
+	for (int i = 0; i < LearningWorkers->nslots; i++)
+	{
+		LearningDbSlot *slot = &LearningWorkers->slots[i];
+		LauncherDb *db;
+		bool		found;
+
+		if (!OidIsValid(slot->dboid))
+			continue;
+		db = hash_search(launcher_dbs, &slot->dboid, HASH_ENTER, &found);
+		memset(db, 0, sizeof(*db));
+		db->dboid = slot->dboid;
+		db->exists = true;
+		db->state = slot->extension_present ? DB_ACTIVE : DB_UNKNOWN;
+		if (learning_worker_alive(slot->scheduler_pid, LEARNING_SCHEDULER_TYPE))
+			db->scheduler.pid = slot->scheduler_pid;
+		if (learning_worker_alive(slot->relay_pid, LEARNING_RELAY_TYPE))
+			db->relay.pid = slot->relay_pid;
+		if (db->scheduler.pid != 0 || db->relay.pid != 0)
+			ereport(LOG,
+					(errmsg("learning launcher adopted the workers of database %u (scheduler %d, relay %d)",
+							db->dboid, (int) db->scheduler.pid, (int) db->relay.pid)));
+	}
+	LWLockRelease(LearningWorkers->lock);
+}
+
+/*
+ * launcher_scan_databases marks which databases may have workers: connectable,
+ * not a template (a template's connection would block CREATE DATABASE, and
+ * jobs would change what new databases copy), not half-dropped.
+ */
+static void
+launcher_scan_databases(void)
+{
+	HASH_SEQ_STATUS hs;
+	LauncherDb *db;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+		db->exists = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "scanning pg_database");
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database datform = (Form_pg_database) GETSTRUCT(tup);
+		bool		found;
+
+		if (!datform->datallowconn || datform->datistemplate)
+			continue;
+#ifdef DATCONNLIMIT_INVALID_DB
+		if (database_is_invalid_form(datform))
+			continue;
+#endif
+		db = hash_search(launcher_dbs, &datform->oid, HASH_ENTER, &found);
+		if (!found)
+		{
+			memset(db, 0, sizeof(*db));
+			db->dboid = datform->oid;
+			db->state = DB_UNKNOWN;
+		}
+		db->exists = true;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+}
+
+/*
+ * launcher_sync exchanges news with the slots: requests and scheduler
+ * findings in, worker pids out; frees the slots of databases that need none.
+ */
+static void
+launcher_sync(TimestampTz now)
+{
+	HASH_SEQ_STATUS hs;
+	LauncherDb *db;
+
+	/* liveness first, outside the lock (it takes BackgroundWorkerLock) */
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+		launcher_reap(db, now);
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < LearningWorkers->nslots; i++)
+	{
+		LearningDbSlot *slot = &LearningWorkers->slots[i];
+		bool		found;
+
+		if (!OidIsValid(slot->dboid))
+			continue;
+		db = hash_search(launcher_dbs, &slot->dboid, HASH_ENTER, &found);
+		if (!found)
+		{
+			/* asked for by a backend before our scan saw the database */
+			memset(db, 0, sizeof(*db));
+			db->dboid = slot->dboid;
+			db->exists = true;
+			db->state = DB_UNKNOWN;
+		}
+		if (slot->start_requested)
+		{
+			slot->start_requested = false;
+			if (db->state != DB_ACTIVE)
+				db->state = DB_UNKNOWN;
+			db->scheduler.restart_at = 0;
+			db->scheduler.fast_exits = 0;
+		}
+		if (slot->extension_present && db->state != DB_ACTIVE)
+		{
+			elog(DEBUG1, "learning launcher: database %u has the extension", db->dboid);
+			db->state = DB_ACTIVE;
+			db->scheduler.fast_exits = 0;
+		}
+		if (slot->extension_absent && db->state != DB_ABSENT)
+		{
+			elog(DEBUG1, "learning launcher: database %u has no extension", db->dboid);
+			db->state = DB_ABSENT;
+		}
+		db->held = slot->hold_until > now;
+		db->hold_until = slot->hold_until;
+		if (slot->stop_requested)
+			db->stopping = true;
+
+		slot->scheduler_pid = db->scheduler.pid;
+		slot->relay_pid = db->relay.pid;
+		if (slot->stop_requested && db->scheduler.pid == 0 && db->relay.pid == 0)
+			slot->stop_requested = false;
+
+		/* nothing to run here and nobody waiting: free the slot */
+		if (db->scheduler.pid == 0 && db->relay.pid == 0 && !db->held &&
+			!slot->stop_requested && (db->state == DB_ABSENT || !db->exists))
+			memset(slot, 0, sizeof(*slot));
+	}
+	LWLockRelease(LearningWorkers->lock);
+
+	/* forget databases that are gone and have no worker left */
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+	{
+		if (!db->exists && db->scheduler.pid == 0 && db->scheduler.handle == NULL &&
+			db->relay.pid == 0 && db->relay.handle == NULL)
+			(void) hash_search(launcher_dbs, &db->dboid, HASH_REMOVE, NULL);
+	}
+}
+
+/* launcher_reap notices the workers of a database that stopped. */
+static void
+launcher_reap(LauncherDb *db, TimestampTz now)
+{
+	bool		had_scheduler = db->scheduler.pid != 0 || db->scheduler.handle != NULL;
+	bool		had_relay = db->relay.pid != 0 || db->relay.handle != NULL;
+
+	if (had_scheduler && !worker_refresh(&db->scheduler, LEARNING_SCHEDULER_TYPE))
+		worker_stopped(&db->scheduler, db->stopping || db->state == DB_ABSENT, now);
+	if (had_relay && !worker_refresh(&db->relay, LEARNING_RELAY_TYPE))
+		worker_stopped(&db->relay, db->stopping || db->state == DB_ABSENT, now);
+	if (db->scheduler.pid == 0 && db->scheduler.handle == NULL &&
+		db->relay.pid == 0 && db->relay.handle == NULL)
+		db->stopping = false;
+}
+
+/*
+ * worker_refresh: whether a worker still runs (or is about to); forgets it
+ * when it stopped.
+ */
+static bool
+worker_refresh(LauncherWorker *w, const char *bgw_type)
+{
+	if (w->handle != NULL)
+	{
+		pid_t		pid;
+		BgwHandleStatus status = GetBackgroundWorkerPid(w->handle, &pid);
+
+		if (status == BGWH_STARTED)
+		{
+			w->pid = pid;
+			return true;
+		}
+		if (status == BGWH_NOT_YET_STARTED)
+			return true;
+		pfree(w->handle);
+		w->handle = NULL;
+		w->pid = 0;
+		return false;
+	}
+	if (learning_worker_alive(w->pid, bgw_type))
+		return true;
+	w->pid = 0;
+	return false;
+}
+
+/*
+ * worker_stopped sets when a stopped worker may start again: at once when it
+ * was stopped on purpose (holds and states decide), after
+ * LEARNING_RESTART_SECONDS otherwise, doubling for each consecutive exit soon
+ * after start (a worker failing at start-up must not loop; at most 5 minutes).
+ */
+static void
+worker_stopped(LauncherWorker *w, bool requested, TimestampTz now)
+{
+	int			delay_ms = LEARNING_RESTART_SECONDS * 1000;
+
+	if (requested)
+	{
+		w->restart_at = 0;
+		w->fast_exits = 0;
+		return;
+	}
+	if (w->started_at != 0 &&
+		!TimestampDifferenceExceeds(w->started_at, now, LAUNCHER_FAST_EXIT_MS))
+		w->fast_exits++;
+	else
+		w->fast_exits = 0;
+	for (int i = 0; i < w->fast_exits && delay_ms < 300000; i++)
+		delay_ms *= 2;
+	w->restart_at = TimestampTzPlusMilliseconds(now, Min(delay_ms, 300000));
+}
+
+/* worker_stop asks a worker to stop: through its handle, or by signal. */
+static void
+worker_stop(LauncherWorker *w, const char *bgw_type)
+{
+	if (w->handle != NULL)
+		TerminateBackgroundWorker(w->handle);
+	else if (learning_worker_alive(w->pid, bgw_type))
+		kill(w->pid, SIGTERM);
+}
+
+/*
+ * worker_start starts the scheduler or the relay of a database and waits for
+ * the postmaster to fork it, so that its pid is in the slot before anyone may
+ * need to stop it.
+ */
+static void
+worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
+{
+	BackgroundWorker bgw;
+	BackgroundWorkerHandle *handle;
+	LearningDbSlot *slot;
+	const char *type = scheduler ? LEARNING_SCHEDULER_TYPE : LEARNING_RELAY_TYPE;
+	pid_t		pid;
+	MemoryContext oldcxt;
+	bool		registered;
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	slot = slot_get(db->dboid);
+	if (slot != NULL && scheduler)
+	{
+		slot->extension_present = false;
+		slot->extension_absent = false;
+	}
+	LWLockRelease(LearningWorkers->lock);
+	if (slot == NULL)
+	{
+		if (!w->warned)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many databases for the learning launcher: no %s for database %u",
+							type, db->dboid),
+					 errhint("You might need to increase max_worker_processes.")));
+		w->warned = true;
+		w->restart_at = TimestampTzPlusMilliseconds(now, 30000);
+		return;
+	}
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "learning");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN,
+			 scheduler ? "learning_scheduler_main" : "learning_relay_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "%s for database %u", type, db->dboid);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", type);
+	bgw.bgw_main_arg = ObjectIdGetDatum(db->dboid);
+	bgw.bgw_notify_pid = MyProcPid;
+
+	/* the handle outlives this loop iteration */
+	oldcxt = MemoryContextSwitchTo(launcher_cxt);
+	registered = RegisterDynamicBackgroundWorker(&bgw, &handle);
+	MemoryContextSwitchTo(oldcxt);
+	if (!registered)
+	{
+		if (!w->warned)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a %s for database %u", type, db->dboid),
+					 errdetail("All background worker slots are in use; the launcher tries again every %d seconds.",
+							   2 * LEARNING_RESTART_SECONDS),
+					 errhint("You might need to increase max_worker_processes.")));
+		w->warned = true;
+		w->restart_at = TimestampTzPlusMilliseconds(now, 2 * LEARNING_RESTART_SECONDS * 1000);
+		return;
+	}
+	w->warned = false;
+	w->started_at = now;
+
+	switch (WaitForBackgroundWorkerStartup(handle, &pid))
+	{
+		case BGWH_STARTED:
+			w->handle = handle;
+			w->pid = pid;
+			break;
+		case BGWH_STOPPED:
+			/* gone already; launcher_reap will not see it, so count it here */
+			pfree(handle);
+			worker_stopped(w, false, now);
+			break;
+		default:
+			/* BGWH_POSTMASTER_DIED */
+			proc_exit(1);
+	}
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	if ((slot = learning_slot_find(db->dboid)) != NULL)
+	{
+		if (scheduler)
+			slot->scheduler_pid = w->pid;
+		else
+			slot->relay_pid = w->pid;
+	}
+	LWLockRelease(LearningWorkers->lock);
+}
+
+/*
+ * launcher_act stops the workers that must stop and starts the ones that are
+ * missing.
+ */
+static void
+launcher_act(TimestampTz now)
+{
+	HASH_SEQ_STATUS hs;
+	LauncherDb *db;
+	int			probes = 0;
+	bool		scheduler_running;
+	bool		relay_running;
+
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+		if (db->state == DB_UNKNOWN && (db->scheduler.pid != 0 || db->scheduler.handle != NULL))
+			probes++;
+
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+	{
+		scheduler_running = db->scheduler.pid != 0 || db->scheduler.handle != NULL;
+		relay_running = db->relay.pid != 0 || db->relay.handle != NULL;
+
+		if (!db->exists || db->held || db->stopping || db->state == DB_ABSENT)
+		{
+			if (scheduler_running && db->state != DB_ABSENT)
+				worker_stop(&db->scheduler, LEARNING_SCHEDULER_TYPE);
+			if (relay_running)
+				worker_stop(&db->relay, LEARNING_RELAY_TYPE);
+			continue;
+		}
+
+		if (!scheduler_running && now >= db->scheduler.restart_at &&
+			(db->state == DB_ACTIVE || probes < LAUNCHER_MAX_PROBES))
+		{
+			if (db->state == DB_UNKNOWN)
+				probes++;
+			worker_start(db, &db->scheduler, true, now);
+		}
+		if (db->state == DB_ACTIVE && !relay_running && now >= db->relay.restart_at)
+			worker_start(db, &db->relay, false, now);
+	}
+}
+
+/*
+ * launcher_timeout: milliseconds until the launcher has something to do
+ * (a scan, a restart, a hold that ends), polling every second while it
+ * watches adopted workers, which send it no notifications.
+ */
+static long
+launcher_timeout(TimestampTz now, TimestampTz next_scan)
+{
+	HASH_SEQ_STATUS hs;
+	LauncherDb *db;
+	TimestampTz wake = next_scan;
+
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+	{
+		bool		watching_adopted = (db->scheduler.pid != 0 && db->scheduler.handle == NULL) ||
+			(db->relay.pid != 0 && db->relay.handle == NULL);
+
+		bool		running = db->scheduler.pid != 0 || db->scheduler.handle != NULL ||
+			db->relay.pid != 0 || db->relay.handle != NULL;
+
+		/* a worker started while a backend asked for the database: stop it soon */
+		if (running && (db->held || !db->exists))
+			wake = Min(wake, TimestampTzPlusMilliseconds(now, 100));
+		if (watching_adopted || db->stopping)
+			wake = Min(wake, TimestampTzPlusMilliseconds(now, 1000));
+		if (db->held)
+			wake = Min(wake, db->hold_until);
+		if (db->exists && db->state != DB_ABSENT)
+		{
+			if (db->scheduler.restart_at > now && db->scheduler.pid == 0 && db->scheduler.handle == NULL)
+				wake = Min(wake, db->scheduler.restart_at);
+			if (db->relay.restart_at > now && db->relay.pid == 0 && db->relay.handle == NULL)
+				wake = Min(wake, db->relay.restart_at);
+		}
+	}
+	if (wake <= now)
+		return 10L;
+	return Max(10L, (long) ((wake - now) / 1000));
+}

@@ -1,0 +1,536 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollups.c
+ *		The dashboard rollups: triggers on learning.outcome_records and
+ *		learning.feedback_entries that keep learning.outcome_rollups,
+ *		learning.daily_totals, learning.conversation_days and
+ *		learning.feedback_rollups exact in the writer's transaction, and note
+ *		the rows' outbox events (events.c).
+ *
+ * Each row's contribution is a set of keyed deltas (deltas.c): an INSERT adds
+ * the new row, a DELETE subtracts the old one, an UPDATE that changes a
+ * number-bearing column (the WHEN clause of the trigger; a resolution always
+ * does) subtracts the old row and adds the new one.  The statement trigger
+ * flushes one upsert per table.  Days are local calendar days in the tenant's
+ * time zone, read once per transaction.
+ *
+ * Copyright (c) 2026, the learning authors
+ *
+ * IDENTIFICATION
+ *		src/rollups.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "learning.h"
+
+PG_FUNCTION_INFO_V1(learning_outcome_rollup);
+PG_FUNCTION_INFO_V1(learning_feedback_rollup);
+PG_FUNCTION_INFO_V1(learning_rollup_flush);
+
+/* outcome_rollups: 6 keys, 10 values. */
+static DeltaTarget outcome_rollups_target = {
+	"outcome rollups", 6, 10,
+	"INSERT INTO learning.outcome_rollups AS r (tenant_id, day, rep_id, action_type, outcome_type, "
+	"  escalation_trigger, shard, actions, pending, positive, negative, ambiguous, expired, score_sum, "
+	"  cost_sum, cost_count, deals_closed_won) "
+	"SELECT u.t, u.d::date, u.r, u.a, u.o, u.e, $17, u.n::bigint, u.pe::bigint, u.po::bigint, "
+	"       u.ne::bigint, u.am::bigint, u.ex::bigint, u.ss, u.cs, u.cn::bigint, u.cw::bigint "
+	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+	"       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), "
+	"       pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15), "
+	"       pg_catalog.unnest($16)) AS u(t, d, r, a, o, e, n, pe, po, ne, am, ex, ss, cs, cn, cw) "
+	"ON CONFLICT (tenant_id, day, rep_id, action_type, outcome_type, escalation_trigger, shard) DO UPDATE SET "
+	"  actions = r.actions + excluded.actions, pending = r.pending + excluded.pending, "
+	"  positive = r.positive + excluded.positive, negative = r.negative + excluded.negative, "
+	"  ambiguous = r.ambiguous + excluded.ambiguous, expired = r.expired + excluded.expired, "
+	"  score_sum = r.score_sum + excluded.score_sum, cost_sum = r.cost_sum + excluded.cost_sum, "
+	"  cost_count = r.cost_count + excluded.cost_count, "
+	"  deals_closed_won = r.deals_closed_won + excluded.deals_closed_won",
+	NULL
+};
+
+/* daily_totals: 2 keys, 10 values (the conversation counts come from conversation_days). */
+static DeltaTarget daily_totals_target = {
+	"daily totals", 2, 10,
+	"INSERT INTO learning.daily_totals AS r (tenant_id, day, shard, actions, pending, positive, negative, "
+	"  ambiguous, expired, escalations, feedback_count, feedback_rating_sum, feedback_normalized_sum) "
+	"SELECT u.t, u.d::date, $13, u.n::bigint, u.pe::bigint, u.po::bigint, u.ne::bigint, u.am::bigint, "
+	"       u.ex::bigint, u.es::bigint, u.fc::bigint, u.fr, u.fn "
+	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+	"       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), "
+	"       pg_catalog.unnest($12)) AS u(t, d, n, pe, po, ne, am, ex, es, fc, fr, fn) "
+	"ON CONFLICT (tenant_id, day, shard) DO UPDATE SET "
+	"  actions = r.actions + excluded.actions, pending = r.pending + excluded.pending, "
+	"  positive = r.positive + excluded.positive, negative = r.negative + excluded.negative, "
+	"  ambiguous = r.ambiguous + excluded.ambiguous, expired = r.expired + excluded.expired, "
+	"  escalations = r.escalations + excluded.escalations, "
+	"  feedback_count = r.feedback_count + excluded.feedback_count, "
+	"  feedback_rating_sum = r.feedback_rating_sum + excluded.feedback_rating_sum, "
+	"  feedback_normalized_sum = r.feedback_normalized_sum + excluded.feedback_normalized_sum",
+	NULL
+};
+
+/*
+ * conversation_days: 3 keys, 2 values.  The upsert returns the new counts;
+ * joined with the deltas they tell which (conversation, day) pairs became
+ * active or inactive, with or without feedback, and those transitions go to
+ * daily_totals in the same statement.  The row lock of the upsert orders
+ * concurrent writers of one conversation and day, so the counts stay exact.
+ */
+static DeltaTarget conversation_days_target = {
+	"conversation days", 3, 2,
+	"WITH u AS (SELECT u.t, u.c, u.d::date AS d, u.o::bigint AS o, u.f::bigint AS f "
+	"             FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+	"                  pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(t, c, d, o, f)), "
+	"up AS (INSERT INTO learning.conversation_days AS cd (tenant_id, conversation_state_id, day, outcomes, feedbacks) "
+	"       SELECT u.t, u.c, u.d, u.o, u.f FROM u "
+	"       ON CONFLICT (tenant_id, conversation_state_id, day) DO UPDATE SET "
+	"         outcomes = cd.outcomes + excluded.outcomes, feedbacks = cd.feedbacks + excluded.feedbacks "
+	"       RETURNING cd.tenant_id, cd.conversation_state_id, cd.day, cd.outcomes, cd.feedbacks), "
+	"tr AS (SELECT up.tenant_id, up.day, "
+	"              sum((up.outcomes > 0)::int - (up.outcomes - u.o > 0)::int) AS dc, "
+	"              sum((up.outcomes > 0 AND up.feedbacks > 0)::int "
+	"                  - (up.outcomes - u.o > 0 AND up.feedbacks - u.f > 0)::int) AS dcf "
+	"         FROM up JOIN u ON u.t = up.tenant_id AND u.c = up.conversation_state_id AND u.d = up.day "
+	"        GROUP BY up.tenant_id, up.day) "
+	"INSERT INTO learning.daily_totals AS r (tenant_id, day, shard, conversations, conversations_with_feedback) "
+	"SELECT tr.tenant_id, tr.day, $6, tr.dc, tr.dcf FROM tr WHERE tr.dc <> 0 OR tr.dcf <> 0 "
+	"ORDER BY tr.tenant_id, tr.day "
+	"ON CONFLICT (tenant_id, day, shard) DO UPDATE SET "
+	"  conversations = r.conversations + excluded.conversations, "
+	"  conversations_with_feedback = r.conversations_with_feedback + excluded.conversations_with_feedback",
+	NULL
+};
+
+/* feedback_rollups: 7 keys, 1 value. */
+static DeltaTarget feedback_rollups_target = {
+	"feedback rollups", 7, 1,
+	"INSERT INTO learning.feedback_rollups AS r (tenant_id, day, reviewer_id, reviewer_role, target_type, "
+	"  source, rating, shard, n) "
+	"SELECT u.t, u.d::date, u.rv, u.ro, u.tt, u.s, u.ra::integer, $9, u.n::bigint "
+	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+	"       pg_catalog.unnest($8)) AS u(t, d, rv, ro, tt, s, ra, n) "
+	"ON CONFLICT (tenant_id, day, reviewer_id, reviewer_role, target_type, source, rating, shard) "
+	"DO UPDATE SET n = r.n + excluded.n",
+	NULL
+};
+
+/* Time zones of the tenants this transaction wrote; reset at transaction end. */
+typedef struct TenantZone
+{
+	char	   *tenant_id;
+	char	   *time_zone;
+	text	   *zone_text;
+} TenantZone;
+
+static List *tenant_zones = NIL;
+static LocalTransactionId tenant_zones_lxid = InvalidLocalTransactionId;
+static CommandId tenant_zones_cid = InvalidCommandId;
+static TenantZone *zone_for(const char *tenant_id);
+static void day_string(char *buf, size_t len, DateADT day);
+static char *column_text(HeapTuple tuple, TupleDesc desc, const char *column);
+static Datum column_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
+static void outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversation);
+static void feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign);
+static void note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type);
+
+/*
+ * zone_for returns the time zone of a tenant (UTC unless set), read once per
+ * statement.  A time zone change rebuilds the tenant's rollups under a lock
+ * that waits for every writer, and a later statement of the same
+ * transaction reads the new zone.
+ */
+static TenantZone *
+zone_for(const char *tenant_id)
+{
+	ListCell   *lc;
+	TenantZone *z;
+	MemoryContext old;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char	   *zone = NULL;
+
+	if (tenant_zones_lxid != MyProc->lxid || tenant_zones_cid != GetCurrentCommandId(false))
+	{
+		tenant_zones = NIL;		/* an old transaction's list went with its TopTransactionContext */
+		tenant_zones_lxid = MyProc->lxid;
+		tenant_zones_cid = GetCurrentCommandId(false);
+	}
+	foreach(lc, tenant_zones)
+	{
+		z = lfirst(lc);
+		if (strcmp(z->tenant_id, tenant_id) == 0)
+			return z;
+	}
+
+	values[0] = CStringGetTextDatum(tenant_id);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "learning: SPI_connect failed");
+	if (SPI_execute_with_args("SELECT time_zone FROM learning.tenant_settings WHERE tenant_id = $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "learning: reading the tenant's time zone failed");
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (SPI_processed == 1)
+		zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	z = palloc(sizeof(TenantZone));
+	z->tenant_id = pstrdup(tenant_id);
+	z->time_zone = pstrdup(zone != NULL ? zone : "UTC");
+	z->zone_text = cstring_to_text(z->time_zone);
+	tenant_zones = lappend(tenant_zones, z);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return z;
+}
+
+/* learning_tenant_time_zone returns a tenant's time zone (UTC unless set). */
+const char *
+learning_tenant_time_zone(const char *tenant_id)
+{
+	return zone_for(tenant_id)->time_zone;
+}
+
+/* learning_local_day returns the calendar day of ts in the given time zone. */
+DateADT
+learning_local_day(const char *time_zone, TimestampTz ts)
+{
+	Datum		local = DirectFunctionCall2(timestamptz_zone, PointerGetDatum(cstring_to_text(time_zone)),
+											TimestampTzGetDatum(ts));
+
+	return DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
+}
+
+/* day_string writes a day as YYYY-MM-DD (read by date input in any DateStyle). */
+static void
+day_string(char *buf, size_t len, DateADT day)
+{
+	int			y, m, d;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+}
+
+static char *
+column_text(HeapTuple tuple, TupleDesc desc, const char *column)
+{
+	int			attno = SPI_fnumber(desc, column);
+
+	if (attno <= 0)
+		elog(ERROR, "learning: column \"%s\" not found", column);
+	return SPI_getvalue(tuple, desc, attno);
+}
+
+static Datum
+column_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	int			attno = SPI_fnumber(desc, column);
+
+	if (attno <= 0)
+		elog(ERROR, "learning: column \"%s\" not found", column);
+	return SPI_getbinval(tuple, desc, attno, isnull);
+}
+
+/* metadata_text returns metadata->>key of a tuple, or NULL. */
+static char *
+metadata_text(HeapTuple tuple, TupleDesc desc, const char *key)
+{
+	bool		isnull;
+	Datum		md = column_datum(tuple, desc, "metadata", &isnull);
+	Jsonb	   *jb;
+	JsonbValue	k, *v;
+
+	if (isnull)
+		return NULL;
+	jb = DatumGetJsonbP(md);
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	return JsonbToCString(NULL, (JsonbContainer *) v->val.binary.data, v->val.binary.len);
+}
+
+/*
+ * outcome_contribution adds sign * (one outcome row) to the outcome rollups,
+ * the daily totals and, when conversation is true, the conversation days.
+ */
+static void
+outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversation)
+{
+	char	   *tenant_id = column_text(tuple, desc, "tenant_id");
+	char	   *status = column_text(tuple, desc, "status");
+	char	   *outcome_type = column_text(tuple, desc, "outcome_type");
+	char	   *rep_id = column_text(tuple, desc, "rep_id");
+	char	   *trigger = NULL;
+	bool		isnull, cost_null;
+	TimestampTz created_at = DatumGetTimestampTz(column_datum(tuple, desc, "created_at", &isnull));
+	Datum		score = column_datum(tuple, desc, "outcome_score", &isnull);
+	Datum		cost = column_datum(tuple, desc, "cost", &cost_null);
+	char		day[16];
+	const char *keys[6];
+	double		v[10];
+	double		t[10];
+	bool		escalation = strcmp(outcome_type, "escalation_result") == 0;
+
+	day_string(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
+	if (escalation)
+	{
+		trigger = metadata_text(tuple, desc, "escalation_trigger");
+		if (trigger == NULL)
+			trigger = "unknown";
+	}
+
+	memset(v, 0, sizeof(v));
+	v[0] = 1;
+	if (strcmp(status, "pending") == 0)
+		v[1] = 1;
+	else if (strcmp(status, "positive") == 0)
+	{
+		char	   *stage;
+
+		v[2] = 1;
+		v[6] = isnull ? 1.0 : DatumGetFloat8(score);
+		if (strcmp(outcome_type, "deal_progression") == 0 &&
+			(stage = metadata_text(tuple, desc, "deal_stage_at_resolution")) != NULL &&
+			strcmp(stage, "closed_won") == 0)
+			v[9] = 1;
+	}
+	else if (strcmp(status, "negative") == 0)
+		v[3] = 1;
+	else if (strcmp(status, "ambiguous") == 0)
+		v[4] = 1;
+	else if (strcmp(status, "expired") == 0)
+		v[5] = 1;
+	if (!cost_null)
+	{
+		v[7] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, cost));
+		v[8] = 1;
+	}
+	keys[0] = tenant_id;
+	keys[1] = day;
+	keys[2] = rep_id;
+	keys[3] = column_text(tuple, desc, "action_type");
+	keys[4] = outcome_type;
+	keys[5] = escalation ? trigger : "";
+	learning_delta_add(&outcome_rollups_target, keys, v, sign);
+
+	memset(t, 0, sizeof(t));
+	memcpy(t, v, sizeof(double) * 6);
+	t[6] = escalation ? 1 : 0;
+	learning_delta_add(&daily_totals_target, keys, t, sign);
+
+	if (conversation)
+	{
+		const char *ckeys[3];
+		double		c[2] = {1, 0};
+
+		ckeys[0] = tenant_id;
+		ckeys[1] = column_text(tuple, desc, "conversation_state_id");
+		ckeys[2] = day;
+		learning_delta_add(&conversation_days_target, ckeys, c, sign);
+	}
+}
+
+/* feedback_contribution adds sign * (one feedback row) to its rollups. */
+static void
+feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
+{
+	char	   *tenant_id = column_text(tuple, desc, "tenant_id");
+	char	   *source = column_text(tuple, desc, "source");
+	char	   *rating = column_text(tuple, desc, "rating");
+	bool		isnull;
+	TimestampTz created_at = DatumGetTimestampTz(column_datum(tuple, desc, "created_at", &isnull));
+	char		day[16];
+	const char *keys[7];
+	double		one = 1;
+	double		t[10];
+	const char *ckeys[3];
+	double		c[2] = {0, 1};
+	double		r = atof(rating);
+
+	day_string(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
+	keys[0] = tenant_id;
+	keys[1] = day;
+	keys[2] = column_text(tuple, desc, "reviewer_id");
+	keys[3] = column_text(tuple, desc, "reviewer_role");
+	keys[4] = column_text(tuple, desc, "target_type");
+	keys[5] = source;
+	keys[6] = rating;
+	learning_delta_add(&feedback_rollups_target, keys, &one, sign);
+
+	memset(t, 0, sizeof(t));
+	t[7] = 1;
+	t[8] = r;
+	t[9] = strcmp(source, "inline") == 0 ? (r + 1.0) / 2.0 : (r - 1.0) / 4.0;
+	learning_delta_add(&daily_totals_target, keys, t, sign);
+
+	ckeys[0] = tenant_id;
+	ckeys[1] = column_text(tuple, desc, "conversation_state_id");
+	ckeys[2] = day;
+	learning_delta_add(&conversation_days_target, ckeys, c, sign);
+}
+
+/* note_outcome_event notes an outcome row for its statement's outbox event. */
+static void
+note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type)
+{
+	char	   *tenant_id = column_text(tuple, desc, "tenant_id");
+	char	   *status = column_text(tuple, desc, "status");
+	StringInfo	item = learning_event_row(tenant_id, event_type, status);
+
+	if (item != NULL)
+	{
+		bool		first = true;
+
+		appendStringInfoChar(item, '{');
+		learning_json_key(item, "id", &first);
+		learning_json_string(item, column_text(tuple, desc, "id"));
+		learning_json_key(item, "action_type", &first);
+		learning_json_string(item, column_text(tuple, desc, "action_type"));
+		learning_json_key(item, "outcome_type", &first);
+		learning_json_string(item, column_text(tuple, desc, "outcome_type"));
+		learning_json_key(item, "rep_id", &first);
+		learning_json_string(item, column_text(tuple, desc, "rep_id"));
+		learning_json_key(item, "status", &first);
+		learning_json_string(item, status);
+		appendStringInfoChar(item, '}');
+	}
+}
+
+/* The trigger checks shared by both row triggers. */
+static TriggerData *
+row_trigger_data(FunctionCallInfo fcinfo, const char *name)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		elog(ERROR, "%s must be an AFTER ROW trigger", name);
+	return trigdata;
+}
+
+/*
+ * learning_outcome_rollup: AFTER ROW trigger on outcome_records.  Also notes
+ * outcome_recorded (INSERT) and outcome_resolved (a row inserted resolved, or
+ * updated from pending to resolved) for the outbox.
+ */
+Datum
+learning_outcome_rollup(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = row_trigger_data(fcinfo, "learning_outcome_rollup");
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		HeapTuple	tuple = trigdata->tg_trigtuple;
+
+		outcome_contribution(tuple, desc, 1.0, true);
+		note_outcome_event(tuple, desc, "outcome_recorded");
+		if (strcmp(column_text(tuple, desc, "status"), "pending") != 0)
+			note_outcome_event(tuple, desc, "outcome_resolved");
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		outcome_contribution(trigdata->tg_trigtuple, desc, -1.0, true);
+	else
+	{
+		HeapTuple	oldtup = trigdata->tg_trigtuple;
+		HeapTuple	newtup = trigdata->tg_newtuple;
+		char	   *old_status = column_text(oldtup, desc, "status");
+		char	   *new_status = column_text(newtup, desc, "status");
+		bool		isnull;
+		bool		moved;
+
+		/* the conversation days change only if the conversation, tenant or day does */
+		moved = strcmp(column_text(oldtup, desc, "tenant_id"), column_text(newtup, desc, "tenant_id")) != 0 ||
+			strcmp(column_text(oldtup, desc, "conversation_state_id"),
+				   column_text(newtup, desc, "conversation_state_id")) != 0 ||
+			DatumGetTimestampTz(column_datum(oldtup, desc, "created_at", &isnull)) !=
+			DatumGetTimestampTz(column_datum(newtup, desc, "created_at", &isnull));
+		outcome_contribution(oldtup, desc, -1.0, moved);
+		outcome_contribution(newtup, desc, 1.0, moved);
+		if (strcmp(old_status, "pending") == 0 && strcmp(new_status, "pending") != 0)
+			note_outcome_event(newtup, desc, "outcome_resolved");
+	}
+	return PointerGetDatum(NULL);
+}
+
+/* learning_feedback_rollup: AFTER ROW trigger on feedback_entries; notes feedback_recorded. */
+Datum
+learning_feedback_rollup(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = row_trigger_data(fcinfo, "learning_feedback_rollup");
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		HeapTuple	tuple = trigdata->tg_trigtuple;
+		StringInfo	item;
+
+		feedback_contribution(tuple, desc, 1.0);
+		item = learning_event_row(column_text(tuple, desc, "tenant_id"), "feedback_recorded", NULL);
+		if (item != NULL)
+		{
+			bool		first = true;
+
+			appendStringInfoChar(item, '{');
+			learning_json_key(item, "id", &first);
+			learning_json_string(item, column_text(tuple, desc, "id"));
+			learning_json_key(item, "conversation_state_id", &first);
+			learning_json_string(item, column_text(tuple, desc, "conversation_state_id"));
+			learning_json_key(item, "target_type", &first);
+			learning_json_string(item, column_text(tuple, desc, "target_type"));
+			learning_json_key(item, "source", &first);
+			learning_json_string(item, column_text(tuple, desc, "source"));
+			learning_json_key(item, "rating", &first);
+			appendStringInfoString(item, column_text(tuple, desc, "rating"));
+			appendStringInfoChar(item, '}');
+		}
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		feedback_contribution(trigdata->tg_trigtuple, desc, -1.0);
+	else
+	{
+		feedback_contribution(trigdata->tg_trigtuple, desc, -1.0);
+		feedback_contribution(trigdata->tg_newtuple, desc, 1.0);
+	}
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * learning_rollup_flush: AFTER STATEMENT trigger on both tables.  Writes the
+ * rollup deltas, always in the same table order (conversation days, daily
+ * totals, outcome rollups, feedback rollups), and closes the statement's
+ * outbox events.
+ */
+Datum
+learning_rollup_flush(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "learning_rollup_flush must be called as a trigger");
+	learning_delta_flush(&conversation_days_target);
+	learning_delta_flush(&daily_totals_target);
+	learning_delta_flush(&outcome_rollups_target);
+	learning_delta_flush(&feedback_rollups_target);
+	learning_events_statement_end();
+	return PointerGetDatum(NULL);
+}
