@@ -73,8 +73,11 @@
 /* Schedulers that have not yet said whether their database has the extension. */
 #define LAUNCHER_MAX_PROBES			2
 
-/* A worker that stops sooner than this after its start failed at start-up. */
-#define LAUNCHER_FAST_EXIT_MS		10000
+/*
+ * A worker that stops sooner than this after its start failed at start-up
+ * (say, FATAL while connecting); its restarts back off.
+ */
+#define LAUNCHER_FAST_EXIT_MS		2000
 
 /* Longest wait for a database's workers to stop before a utility command. */
 #define RELEASE_WAIT_MS				5000
@@ -148,7 +151,7 @@ static void launcher_scan_databases(void);
 static void launcher_sync(TimestampTz now);
 static void launcher_reap(LauncherDb *db, TimestampTz now);
 static bool worker_refresh(LauncherWorker *w, const char *bgw_type);
-static void worker_stopped(LauncherWorker *w, bool requested, TimestampTz now);
+static void worker_stopped(LauncherWorker *w, bool requested, bool healthy, TimestampTz now);
 static void worker_stop(LauncherWorker *w, const char *bgw_type);
 static void worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now);
 static void launcher_act(TimestampTz now);
@@ -791,9 +794,19 @@ launcher_reap(LauncherDb *db, TimestampTz now)
 	bool		had_relay = db->relay.pid != 0 || db->relay.handle != NULL;
 
 	if (had_scheduler && !worker_refresh(&db->scheduler, LEARNING_SCHEDULER_TYPE))
-		worker_stopped(&db->scheduler, db->stopping || db->state == DB_ABSENT, now);
+	{
+		/* a scheduler that got as far as looking at pg_extension started fine */
+		LearningDbSlot *slot;
+		bool		healthy;
+
+		LWLockAcquire(LearningWorkers->lock, LW_SHARED);
+		slot = learning_slot_find(db->dboid);
+		healthy = slot != NULL && (slot->extension_present || slot->extension_absent);
+		LWLockRelease(LearningWorkers->lock);
+		worker_stopped(&db->scheduler, db->stopping || db->state == DB_ABSENT, healthy, now);
+	}
 	if (had_relay && !worker_refresh(&db->relay, LEARNING_RELAY_TYPE))
-		worker_stopped(&db->relay, db->stopping || db->state == DB_ABSENT, now);
+		worker_stopped(&db->relay, db->stopping || db->state == DB_ABSENT, false, now);
 	if (db->scheduler.pid == 0 && db->scheduler.handle == NULL &&
 		db->relay.pid == 0 && db->relay.handle == NULL)
 		db->stopping = false;
@@ -833,10 +846,11 @@ worker_refresh(LauncherWorker *w, const char *bgw_type)
  * worker_stopped sets when a stopped worker may start again: at once when it
  * was stopped on purpose (holds and states decide), after
  * LEARNING_RESTART_SECONDS otherwise, doubling for each consecutive exit soon
- * after start (a worker failing at start-up must not loop; at most 5 minutes).
+ * after start unless the worker is known to have started fine (a worker
+ * failing at start-up must not loop; at most 5 minutes).
  */
 static void
-worker_stopped(LauncherWorker *w, bool requested, TimestampTz now)
+worker_stopped(LauncherWorker *w, bool requested, bool healthy, TimestampTz now)
 {
 	int			delay_ms = LEARNING_RESTART_SECONDS * 1000;
 
@@ -846,7 +860,7 @@ worker_stopped(LauncherWorker *w, bool requested, TimestampTz now)
 		w->fast_exits = 0;
 		return;
 	}
-	if (w->started_at != 0 &&
+	if (!healthy && w->started_at != 0 &&
 		!TimestampDifferenceExceeds(w->started_at, now, LAUNCHER_FAST_EXIT_MS))
 		w->fast_exits++;
 	else
@@ -944,7 +958,7 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 		case BGWH_STOPPED:
 			/* gone already; launcher_reap will not see it, so count it here */
 			pfree(handle);
-			worker_stopped(w, false, now);
+			worker_stopped(w, false, false, now);
 			break;
 		default:
 			/* BGWH_POSTMASTER_DIED */

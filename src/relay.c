@@ -50,6 +50,8 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -59,8 +61,11 @@
 
 #include "learning.h"
 #include "learning_http.h"
+#include "workers.h"
 
 PGDLLEXPORT void learning_relay_main(Datum main_arg);
+PG_FUNCTION_INFO_V1(learning_relay_wake_sql);
+PGDLLEXPORT Datum learning_relay_wake_sql(PG_FUNCTION_ARGS);
 
 /* POSTs in flight at most, in total and per webhook (the SSE feed is webhook 0). */
 #define RELAY_MAX_INFLIGHT		64
@@ -92,6 +97,7 @@ static RelayTransfer *claimed[RELAY_MAX_INFLIGHT];	/* claimed, not started */
 static int	n_claimed = 0;
 static StringInfoData results;	/* JSON array body (no brackets) */
 static int	n_results = 0;
+static TimestampTz next_claim = 0;	/* when to look for due deliveries */
 
 static bool relay_extension_ready(void);
 static void relay_transaction(bool claim, bool maintain);
@@ -106,6 +112,11 @@ static void relay_drop_claimed(void);
 static char *relay_sanitize(const char *s);
 static void relay_begin(const char *activity);
 static void relay_commit(void);
+static void relay_wake_xact_callback(XactEvent event, void *arg);
+
+/* Backends: wake this database's relay when the transaction commits. */
+static bool wake_at_commit = false;
+static bool wake_callback_registered = false;
 
 /*
  * learning_relay_main: entry point of a "learning relay" worker for the
@@ -114,7 +125,6 @@ static void relay_commit(void);
 void
 learning_relay_main(Datum main_arg)
 {
-	TimestampTz next_claim = 0;
 	TimestampTz next_maintain = 0;
 	bool		first = true;
 
@@ -146,12 +156,19 @@ learning_relay_main(Datum main_arg)
 		TimestampTz now;
 		bool		claim;
 		bool		maintain;
+		volatile bool failed = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+		/* a committing backend queued deliveries (learning.relay_wake) */
+		if (MyLatch->is_set)
+		{
+			ResetLatch(MyLatch);
+			next_claim = 0;
 		}
 
 		/* 1. HTTP progress, without any transaction. */
@@ -187,26 +204,34 @@ learning_relay_main(Datum main_arg)
 				EmitErrorReport();
 				FlushErrorState();
 				AbortCurrentTransaction();
+				MemoryContextSwitchTo(TopMemoryContext);
 				relay_drop_claimed();
 				resetStringInfo(&results);
 				n_results = 0;
 				pgstat_report_activity(STATE_IDLE, NULL);
+				failed = true;
+			}
+			PG_END_TRY();
+
+			if (failed)
+			{
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								 RELAY_ERROR_PAUSE_MS, PG_WAIT_EXTENSION);
 				ResetLatch(MyLatch);
 				continue;
 			}
-			PG_END_TRY();
-
 			if (maintain)
 				next_maintain = now + RELAY_MAINTAIN_MS * (int64) 1000;
 			if (claim)
 			{
-				/* a full batch: there may be more, look again at once */
-				if (n_claimed < RELAY_MAX_INFLIGHT - n_inflight || n_claimed == 0)
-					next_claim = now + learning_relay_poll_interval * (int64) 1000;
-				else
-					next_claim = now;
+				/*
+				 * Found work: there may be more, claim again as soon as a
+				 * slot is free.  Found none: poll again later (a webhook at
+				 * its in-flight limit asks for a claim when one of its POSTs
+				 * ends, see relay_collect).
+				 */
+				next_claim = n_claimed > 0 ? now :
+					now + learning_relay_poll_interval * (int64) 1000;
 			}
 			relay_start_claimed();
 		}
@@ -224,13 +249,11 @@ learning_relay_main(Datum main_arg)
 		{
 			long		wait_ms = (long) ((next_claim - GetCurrentTimestamp()) / 1000);
 
+			/* the latch stays set when it woke us: the loop top claims at once */
 			if (wait_ms > 0)
-			{
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								 Min(wait_ms, (long) learning_relay_poll_interval),
 								 PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-			}
 		}
 	}
 }
@@ -522,6 +545,7 @@ relay_collect(void)
 		CURLcode	rc;
 		long		code = 0;
 		int			i;
+		int			same;
 		char		buf[CURL_ERROR_SIZE + 128];
 
 		if (msg->msg != CURLMSG_DONE)
@@ -564,6 +588,12 @@ relay_collect(void)
 		}
 
 		(void) curl_multi_remove_handle(relay_multi, msg->easy_handle);
+		for (i = 0, same = 0; i < n_inflight; i++)
+			if (inflight[i]->webhook_id == t->webhook_id)
+				same++;
+		/* its webhook was at the limit: its due deliveries can go now */
+		if (same >= RELAY_PER_WEBHOOK)
+			next_claim = 0;
 		for (i = 0; i < n_inflight && inflight[i] != t; i++)
 			;
 		if (i < n_inflight)
@@ -612,7 +642,7 @@ relay_add_result(RelayTransfer *t, bool ok, bool retry, long http_code, const ch
 	else
 		appendStringInfoString(&results, "null");
 	learning_json_key(&results, "duration_ms", &first);
-	learning_json_float(&results, ms);
+	appendStringInfo(&results, "%.3f", ms);	/* no palloc'd number text */
 	learning_json_key(&results, "started", &first);
 	appendStringInfo(&results, "%.6f", started);
 	learning_json_key(&results, "ok", &first);
@@ -665,4 +695,57 @@ relay_drop_claimed(void)
 	for (i = 0; i < n_claimed; i++)
 		relay_free_transfer(claimed[i]);
 	n_claimed = 0;
+}
+
+/*
+ * learning_relay_wake_sql: learning.relay_wake(), called by the enqueueing
+ * trigger, makes the commit of the current transaction wake the relay of
+ * this database, so that a delivery starts without waiting for the next poll
+ * (learning.relay_poll_interval remains the fallback, e.g. without
+ * shared_preload_libraries or after PREPARE TRANSACTION).
+ */
+Datum
+learning_relay_wake_sql(PG_FUNCTION_ARGS)
+{
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(relay_wake_xact_callback, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+	PG_RETURN_VOID();
+}
+
+/*
+ * relay_wake_xact_callback sets the latch of this database's relay worker
+ * (its pid is in the launcher's shared table) once the transaction that
+ * queued deliveries has committed, when the rows are visible to it.
+ */
+static void
+relay_wake_xact_callback(XactEvent event, void *arg)
+{
+	pid_t		pid = 0;
+	PGPROC	   *proc;
+
+	if (!wake_at_commit)
+		return;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	wake_at_commit = false;
+	if ((event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT) ||
+		LearningWorkers == NULL)
+		return;
+
+	LWLockAcquire(LearningWorkers->lock, LW_SHARED);
+	{
+		LearningDbSlot *slot = learning_slot_find(MyDatabaseId);
+
+		if (slot != NULL)
+			pid = slot->relay_pid;
+	}
+	LWLockRelease(LearningWorkers->lock);
+	if (pid != 0 && (proc = BackendPidGetProc(pid)) != NULL)
+		SetLatch(&proc->procLatch);
 }

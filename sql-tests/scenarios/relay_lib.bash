@@ -65,3 +65,10 @@ start_nchan() {
 
 # now_s: wall clock in seconds with microseconds.
 now_s() { date +%s.%6N; }
+
+# emit PORT DB TENANT TYPE PAYLOAD: commits one event (its own transaction)
+# and prints its id (the tenant's newest: the scenarios write no others).
+emit() {
+    q "$1" "$2" "SELECT learning.emit_event('$3', '$4', '$5')" >/dev/null &&
+        q "$1" "$2" "SELECT max(id) FROM learning.events WHERE tenant_id = '$3'"
+}

@@ -60,6 +60,9 @@ def verify(headers, body):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without TCP_NODELAY the second
+    # waits for the client's delayed ACK (40 ms per request)
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

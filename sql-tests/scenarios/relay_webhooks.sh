@@ -72,10 +72,10 @@ tap_is "$(q $P $DB "SELECT tenant_id || ':' || (event_types IS NULL) || ':' || (
     "*:true:true" "NULL tenant and events: all tenants ('*'), all events, a generated secret"
 
 # --- one event --------------------------------------------------------------------
-E1=$(q $P $DB "SELECT learning.emit_event('acme', 'outcome_recorded', '{\"n\": 1}')")
+E1=$(emit $P $DB acme outcome_recorded '{"n": 1}')
 sleep 0.3   # the hang receiver now holds its first attempt
 T0=$(now_s)
-E2=$(q $P $DB "SELECT learning.emit_event('acme', 'feedback_recorded', '{\"n\": 2}')")
+E2=$(emit $P $DB acme feedback_recorded '{"n": 2}')
 got=""
 for ((i = 0; i < 40; i++)); do
     got=$(awk -v e="$E2" '$2 == e && $5 == "/verify" { print $1; exit }' "$W/verify.log")
@@ -130,7 +130,7 @@ tap_is "$(awk '$5 == "/wrong-secret" { print $4 }' "$W/verify.log" | sort -u)" "
 tap_is "$(wc -l <"$W/other.log")" "0" "another tenant's webhook received nothing"
 
 # --- tenant routing: an event of globex goes to globex's and the '*' webhook only
-E3=$(q $P $DB "SELECT learning.emit_event('globex', 'job_completed', '{}')")
+E3=$(emit $P $DB globex job_completed '{}')
 wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webhook_id = $H_OTHER AND event_id = $E3 AND status = 'delivered'" 10
 tap_ok $? "an event of another tenant reaches that tenant's webhook"
 tap_is "$(q $P $DB "SELECT string_agg(w::text, ',' ORDER BY w) FROM (SELECT webhook_id FROM learning.relay_queue WHERE event_id = $E3
@@ -140,12 +140,12 @@ tap_is "$(q $P $DB "SELECT string_agg(w::text, ',' ORDER BY w) FROM (SELECT webh
 
 # --- disable and enable ---------------------------------------------------------
 q $P $DB "SELECT learning.set_webhook_enabled($H_VERIFY, false)" >/dev/null
-E4=$(q $P $DB "SELECT learning.emit_event('acme', 'outcome_resolved', '{}')")
+E4=$(emit $P $DB acme outcome_resolved '{}')
 sleep 1
 tap_is "$(awk -v e="$E4" '$2 == e' "$W/verify.log" | wc -l)/$(q $P $DB "SELECT count(*) FROM learning.relay_queue WHERE webhook_id = $H_VERIFY")" \
     "0/0" "a disabled webhook is not sent the events of its disabled time"
 q $P $DB "SELECT learning.set_webhook_enabled($H_VERIFY, true)" >/dev/null
-E5=$(q $P $DB "SELECT learning.emit_event('acme', 'outcome_resolved', '{}')")
+E5=$(emit $P $DB acme outcome_resolved '{}')
 wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webhook_id = $H_VERIFY AND event_id = $E5 AND status = 'delivered'" 10
 tap_ok $? "...and gets new events once enabled again"
 
@@ -165,6 +165,23 @@ q $P $DB "SELECT pg_reload_conf()" >/dev/null
 wait_for $P $DB "SELECT count(*) = 0 FROM learning.webhook_deliveries WHERE attempt = 99" 20
 tap_ok $? "delivery log rows older than learning.webhook_delivery_retention are deleted (after SIGHUP)"
 tap_ok "$([ "$(q $P $DB "SELECT count(*) FROM learning.webhook_deliveries")" -gt 10 ]; echo $?)" "recent delivery log rows stay"
+
+# --- memory stays flat over thousands of deliveries ------------------------------
+for h in $H_HANG $H_HUGE $H_REDIRECT; do q $P $DB "SELECT learning.set_webhook_enabled($h, false)" >/dev/null; done
+mem() {  # "<memory-context bytes> <VmRSS kB>" of the relay
+    q $P $DB "SELECT pg_log_backend_memory_contexts($RELAY)" >/dev/null
+    sleep 0.5
+    echo "$(grep "\[$RELAY\] LOG:  Grand total: " "$TEST_ROOT/relay_webhooks/server.log" | tail -1 | sed 's/.*Grand total: \([0-9]*\) bytes.*/\1/') $(awk '/VmRSS/ { print $2 }' /proc/$RELAY/status)"
+}
+burst() {
+    q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g))) FROM generate_series(1, 1000) g" >/dev/null
+    wait_for $P $DB "SELECT count(*) = 0 FROM learning.relay_queue WHERE state = 'pending'" 60
+}
+burst; m1=$(mem); burst; burst; burst; m2=$(mem)
+read -r c1 r1 <<<"$m1"; read -r c2 r2 <<<"$m2"
+# (RSS also counts the shared buffers the relay touches: shown, not judged)
+tap_ok "$([ -n "$c1" ] && [ -n "$c2" ] && [ $((c2 - c1)) -lt 8192 ]; echo $?)" \
+    "relay memory flat over 3000 more deliveries (memory contexts $c1 -> $c2 bytes; RSS $r1 -> $r2 kB)"
 
 tap_is "$(relay_pid $P $DB)" "$RELAY" "the same relay worker ran the whole scenario"
 tap_is "$(grep -c "\[$RELAY\] \(ERROR\|FATAL\|PANIC\)" "$TEST_ROOT/relay_webhooks/server.log")" "0" "no error from the relay in the server log"

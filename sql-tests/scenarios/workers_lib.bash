@@ -55,3 +55,18 @@ wait_gone() {
     done
     return 1
 }
+
+# tap_prompt PORT DB SQL MAX_MS DESCRIPTION: runs SQL, passes when it succeeds
+# within MAX_MS (the elapsed time is printed with the description).
+tap_prompt() {
+    local t0 rc el
+    t0=$(now_ms)
+    q "$1" "$2" "$3" >/dev/null
+    rc=$?; el=$(( $(now_ms) - t0 ))
+    tap_ok $(( rc != 0 || el > $4 )) "$5 ($el ms)"
+}
+
+# wait_scheduler PORT DB SECONDS: waits until exactly one scheduler runs in DB.
+wait_scheduler() {
+    wait_for "$1" postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'learning scheduler' AND datname = '$2'" "$3"
+}

@@ -187,8 +187,11 @@ CREATE FUNCTION learning.prune_job_runs() RETURNS bigint
         DELETE FROM learning.job_runs r
          WHERE r.started_at < pg_catalog.now()
                - coalesce(nullif(pg_catalog.current_setting('learning.job_history_retention', true), ''), '7d')::interval
+           -- the latest run of each job stays: the schedulers read their next due time from it
+           AND EXISTS (SELECT 1 FROM learning.job_runs n
+                        WHERE n.job_name = r.job_name AND n.run_by = r.run_by AND n.started_at > r.started_at)
         RETURNING 1)
     SELECT count(*) FROM gone
 $$;
 COMMENT ON FUNCTION learning.prune_job_runs() IS
-    'Deletes job_runs rows older than learning.job_history_retention (default 7 days)';
+    'Deletes job_runs rows older than learning.job_history_retention (default 7 days), keeping the latest run of each job';

@@ -192,7 +192,7 @@ BEGIN
     IF key IS NULL THEN
         INSERT INTO learning.sse_channels AS c (tenant_id, channel_key)
         VALUES (sse_channel.tenant_id, learning.random_key())
-        ON CONFLICT (tenant_id) DO UPDATE SET channel_key = c.channel_key
+        ON CONFLICT ON CONSTRAINT sse_channels_pkey DO UPDATE SET channel_key = c.channel_key
         RETURNING c.channel_key INTO key;
     END IF;
     RETURN key;
@@ -206,7 +206,7 @@ DECLARE
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     INSERT INTO learning.sse_channels AS c (tenant_id, channel_key) VALUES (rotate_sse_channel.tenant_id, key)
-    ON CONFLICT (tenant_id) DO UPDATE SET channel_key = excluded.channel_key, created_at = pg_catalog.now();
+    ON CONFLICT ON CONSTRAINT sse_channels_pkey DO UPDATE SET channel_key = excluded.channel_key, created_at = pg_catalog.now();
     RETURN key;
 END $$;
 COMMENT ON FUNCTION learning.rotate_sse_channel(text) IS
@@ -254,8 +254,16 @@ CREATE POLICY sse_channels_sql_api ON learning.sse_channels FOR ALL TO learning_
 
 -- SECURITY DEFINER: events are inserted by API roles (learning_definer) and
 -- learning_app members too, who may not read webhooks nor write the queue.
+CREATE FUNCTION learning.relay_wake() RETURNS void
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_relay_wake_sql';
+COMMENT ON FUNCTION learning.relay_wake() IS
+    'Makes the commit of the current transaction wake the database''s relay worker (called by learning.relay_enqueue)';
+
 CREATE FUNCTION learning.relay_enqueue() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n1 bigint;
+    n2 bigint := 0;
 BEGIN
     INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id)
     SELECT n.tenant_id, w.id, n.id
@@ -263,10 +271,15 @@ BEGIN
       JOIN learning.webhooks w
         ON w.enabled AND (w.tenant_id = n.tenant_id OR w.tenant_id = '*')
        AND (w.event_types IS NULL OR n.event_type = ANY (w.event_types));
+    GET DIAGNOSTICS n1 = ROW_COUNT;
     IF coalesce(current_setting('learning.sse_publish_url', true), '') <> '' THEN
         INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id)
         SELECT n.tenant_id, 0, n.id
           FROM new_events n JOIN learning.sse_channels c ON c.tenant_id = n.tenant_id;
+        GET DIAGNOSTICS n2 = ROW_COUNT;
+    END IF;
+    IF n1 + n2 > 0 THEN
+        PERFORM learning.relay_wake();
     END IF;
     RETURN NULL;
 END $$;
