@@ -512,16 +512,23 @@ learning_brier_score_bins(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
+/* Bin edges and midpoints as clean decimals (0.3, not 0.30000000000000004). */
 static double
 bin_lower(int i)
 {
-	return i * 0.1;
+	return i / 10.0;
 }
 
 static double
 bin_upper(int i)
 {
-	return i == LEARNING_NBINS - 1 ? 1.0 : (i + 1) * 0.1;
+	return (i + 1) / 10.0;
+}
+
+static double
+bin_midpoint(int i)
+{
+	return (2 * i + 1) / 20.0;
 }
 
 /* wilson computes the Wilson 95 % interval of a rate r observed over n samples. */
@@ -597,13 +604,19 @@ learning_calibration_curve(PG_FUNCTION_ARGS)
 				continue;
 			mp = bins[i].sum_p / bins[i].n;
 			rate = bins[i].sum_o / bins[i].n;
-			reliability += bins[i].n * (mp - rate) * (mp - rate);
+			/*
+			 * Reliability of bin k is sum (p - r_k)^2 - 2 sum (p - r_k)(o - r_k)
+			 * = sum p^2 - 2 sum p*o + n r_k^2: Murphy's n (mean_p - r_k)^2 plus
+			 * the spread of forecasts inside the bin, so that brier =
+			 * reliability - resolution + uncertainty holds exactly.
+			 */
+			reliability += bins[i].sum_p2 - 2.0 * bins[i].sum_po + bins[i].n * rate * rate;
 			resolution += bins[i].n * (rate - obar) * (rate - obar);
 			if (bins[i].n >= min_samples)
 			{
 				double		gap = fabs(mp - rate);
 
-				midpoints[nq] = (bin_lower(i) + bin_upper(i)) / 2.0;
+				midpoints[nq] = bin_midpoint(i);
 				rates[nq] = rate;
 				counts[nq] = bins[i].n;
 				nq++;
@@ -629,7 +642,8 @@ learning_calibration_curve(PG_FUNCTION_ARGS)
 	learning_json_key(&buf, "resolution", &first);
 	learning_json_float(&buf, t.n > 0 ? resolution : NAN);
 	learning_json_key(&buf, "uncertainty", &first);
-	learning_json_float(&buf, t.n > 0 ? obar * (1.0 - obar) : NAN);
+	/* variance of the outcomes: obar (1 - obar) when they are 0 or 1 */
+	learning_json_float(&buf, t.n > 0 ? Max(t.sum_o2 / t.n - obar * obar, 0.0) : NAN);
 	learning_json_key(&buf, "ece", &first);
 	learning_json_float(&buf, nq > 0 ? ece_sum / nqual : NAN);
 	learning_json_key(&buf, "mce", &first);
@@ -752,7 +766,6 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 	if (fabs(g) <= ADJUST_GAP_THRESHOLD)
 		PG_RETURN_NULL();		/* calibrated */
 
-	direction = g > 0 ? "decrease" : "increase";
 	target = mean_sum > 0 ? rate_sum / mean_sum : SCALE_MAX;
 	target = Min(Max(target, SCALE_MIN), SCALE_MAX);
 
@@ -791,6 +804,12 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
+	/*
+	 * The direction reported is that of the change applied.  It is the sign
+	 * of g except when earlier data moved the scale past today's target.
+	 */
+	direction = new_scale < old_scale ? "decrease" : "increase";
+
 	initStringInfo(&reason);
 	appendStringInfo(&reason,
 					 "Average gap of %.3f across %d bins (%.0f samples) exceeds threshold of 0.15. Agent is %s.",
@@ -808,7 +827,7 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 								"            WHERE tenant_id = $1 AND action_type = $2) "
 								"INSERT INTO learning.calibration_adjustments "
 								"  (tenant_id, action_type, direction, gap, target_scale, old_scale, new_scale, sample_count, reason) "
-								"VALUES ($1, $2, CASE WHEN $5 > 0 THEN 'decrease' ELSE 'increase' END, $5, $6, $3, $4, $7, $8)",
+								"VALUES ($1, $2, CASE WHEN $4 < $3 THEN 'decrease' ELSE 'increase' END, $5, $6, $3, $4, $7, $8)",
 								8, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "learning: storing the adjustment failed: %s", SPI_result_code_string(ret));
@@ -883,12 +902,14 @@ learning_adjusted_confidence(PG_FUNCTION_ARGS)
  * learning_calibrated_probability: a monotone estimate of the probability of
  * a positive outcome given the raw confidence.
  *
- * Each bin with data gives a point (mean predicted, rate).  Its rate is first
- * shrunk toward its mean prediction with PROBABILITY_PRIOR pseudo-samples, so
- * a thin bin says little; pool-adjacent-violators then makes the rates
- * non-decreasing (isotonic regression weighted by n + prior), and the answer
- * is the piecewise-linear interpolation of those points at raw, constant
- * beyond the outermost points.  With no data the answer is raw.
+ * Every one of the ten bins gives a point: x = its mean prediction (its
+ * midpoint when empty) and y = its observed rate shrunk toward x with
+ * PROBABILITY_PRIOR pseudo-samples, (sum o + prior x) / (n + prior), so an
+ * empty or thin bin says "raw" and a full one says what happened.
+ * Pool-adjacent-violators (weights n + prior) makes the y non-decreasing; the
+ * answer interpolates linearly between the points, and between (0, 0) and the
+ * first point or the last point and (1, 1) at the ends.  With no data it is
+ * raw itself (up to the linear ends).
  */
 Datum
 learning_calibrated_probability(PG_FUNCTION_ARGS)
@@ -896,68 +917,61 @@ learning_calibrated_probability(PG_FUNCTION_ARGS)
 	double		raw = raw_confidence(fcinfo);
 	BinSums		bins[LEARNING_NBINS];
 	double		x[LEARNING_NBINS], y[LEARNING_NBINS], w[LEARNING_NBINS];
+	double		by[LEARNING_NBINS], bw[LEARNING_NBINS];
 	int			size[LEARNING_NBINS];
-	int			npts = 0, nblocks = 0;
+	int			nblocks = 0;
 	int			i, j, k;
 	double		v;
 
 	load_bins(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)), bins);
 	for (i = 0; i < LEARNING_NBINS; i++)
 	{
-		double		n = bins[i].n;
-		double		mp;
+		double		n = Max(bins[i].n, 0.0);
 
-		if (n <= 0)
-			continue;
-		mp = bins[i].sum_p / n;
-		x[npts] = mp;
-		y[npts] = (bins[i].sum_o + PROBABILITY_PRIOR * mp) / (n + PROBABILITY_PRIOR);
-		w[npts] = n + PROBABILITY_PRIOR;
-		npts++;
+		x[i] = n > 0 ? bins[i].sum_p / n : bin_midpoint(i);
+		y[i] = ((n > 0 ? bins[i].sum_o : 0.0) + PROBABILITY_PRIOR * x[i]) / (n + PROBABILITY_PRIOR);
+		w[i] = n + PROBABILITY_PRIOR;
 	}
-	if (npts == 0)
-		PG_RETURN_FLOAT8(raw);
 
-	/* pool adjacent violators over blocks (value y, weight w, size) */
+	/* pool adjacent violators over blocks (value, weight, number of points) */
+	for (i = 0; i < LEARNING_NBINS; i++)
 	{
-		double		by[LEARNING_NBINS], bw[LEARNING_NBINS];
-
-		for (i = 0; i < npts; i++)
+		by[nblocks] = y[i];
+		bw[nblocks] = w[i];
+		size[nblocks] = 1;
+		nblocks++;
+		while (nblocks > 1 && by[nblocks - 2] > by[nblocks - 1])
 		{
-			by[nblocks] = y[i];
-			bw[nblocks] = w[i];
-			size[nblocks] = 1;
-			nblocks++;
-			while (nblocks > 1 && by[nblocks - 2] > by[nblocks - 1])
-			{
-				double		ww = bw[nblocks - 2] + bw[nblocks - 1];
+			double		ww = bw[nblocks - 2] + bw[nblocks - 1];
 
-				by[nblocks - 2] = (by[nblocks - 2] * bw[nblocks - 2] + by[nblocks - 1] * bw[nblocks - 1]) / ww;
-				bw[nblocks - 2] = ww;
-				size[nblocks - 2] += size[nblocks - 1];
-				nblocks--;
-			}
+			by[nblocks - 2] = (by[nblocks - 2] * bw[nblocks - 2] + by[nblocks - 1] * bw[nblocks - 1]) / ww;
+			bw[nblocks - 2] = ww;
+			size[nblocks - 2] += size[nblocks - 1];
+			nblocks--;
 		}
-		k = 0;
-		for (i = 0; i < nblocks; i++)
-			for (j = 0; j < size[i]; j++)
-				y[k++] = by[i];
 	}
+	k = 0;
+	for (i = 0; i < nblocks; i++)
+		for (j = 0; j < size[i]; j++)
+			y[k++] = by[i];
 
 	if (raw <= x[0])
-		v = y[0];
-	else if (raw >= x[npts - 1])
-		v = y[npts - 1];
+		v = x[0] > 0 ? y[0] * raw / x[0] : y[0];
+	else if (raw >= x[LEARNING_NBINS - 1])
+		v = x[LEARNING_NBINS - 1] < 1.0 ?
+			y[LEARNING_NBINS - 1] + (1.0 - y[LEARNING_NBINS - 1]) *
+			(raw - x[LEARNING_NBINS - 1]) / (1.0 - x[LEARNING_NBINS - 1]) :
+			y[LEARNING_NBINS - 1];
 	else
 	{
-		v = y[npts - 1];
-		for (i = 1; i < npts; i++)
+		v = y[LEARNING_NBINS - 1];
+		for (i = 1; i < LEARNING_NBINS; i++)
 		{
 			if (raw <= x[i])
 			{
-				double		t = (raw - x[i - 1]) / (x[i] - x[i - 1]);
-
-				v = y[i - 1] + t * (y[i] - y[i - 1]);
+				v = x[i] > x[i - 1] ?
+					y[i - 1] + (raw - x[i - 1]) / (x[i] - x[i - 1]) * (y[i] - y[i - 1]) :
+					y[i];
 				break;
 			}
 		}

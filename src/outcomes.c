@@ -86,7 +86,8 @@ column_changed(HeapTuple a, HeapTuple b, TupleDesc desc, int attno)
 
 /*
  * fill_resolution sets resolved_at (now) and the default score of a row that
- * becomes resolved, and refuses a negative outcome with a score other than 0.
+ * becomes resolved, and refuses a negative outcome with a score other than 0
+ * and an ambiguous or expired one with any score.
  */
 static HeapTuple
 fill_resolution(HeapTuple tuple, TupleDesc desc, const GuardColumns *c, const char *status)
@@ -104,6 +105,11 @@ fill_resolution(HeapTuple tuple, TupleDesc desc, const GuardColumns *c, const ch
 				 errmsg("outcome_score of a negative outcome must be 0, got %s",
 						float8out_internal(DatumGetFloat8(score))),
 				 errhint("Resolve as positive with a score between 0 and 1 for a partial success.")));
+	if (!isnull && (strcmp(status, "ambiguous") == 0 || strcmp(status, "expired") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("outcome_score must be NULL for status %s, got %s",
+						status, float8out_internal(DatumGetFloat8(score)))));
 	if (isnull && (strcmp(status, "positive") == 0 || strcmp(status, "negative") == 0))
 	{
 		cols[ncols] = c->outcome_score;

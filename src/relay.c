@@ -21,9 +21,10 @@
  * No transaction or snapshot is ever open while the worker waits for the
  * network: the transactions of step 2 only read and write tables, and HTTP
  * makes progress only in steps 1 and 3, between them.  Every POST has connect
- * and total timeouts and the number in flight is bounded in total and per
- * webhook, so a slow or dead endpoint holds at most RELAY_PER_WEBHOOK slots
- * and never delays another endpoint's deliveries.  A lease outlives the HTTP
+ * and total timeouts and the number in flight is bounded in total
+ * (RELAY_MAX_INFLIGHT) and per webhook (RELAY_PER_WEBHOOK, RELAY_FAILING_CAP
+ * while its last attempt failed), so a slow or dead endpoint holds a few
+ * slots at most and never delays another endpoint's deliveries.  A lease outlives the HTTP
  * timeout; a worker that dies mid-delivery leaves leased rows that its
  * successor releases at start (learning.relay_release_claims): at-least-once,
  * a repeat carries the same Learning-Event-Id.
@@ -68,8 +69,12 @@ PG_FUNCTION_INFO_V1(learning_relay_wake_sql);
 PGDLLEXPORT Datum learning_relay_wake_sql(PG_FUNCTION_ARGS);
 
 /* POSTs in flight at most, in total and per webhook (the SSE feed is webhook 0). */
-#define RELAY_MAX_INFLIGHT		64
-#define RELAY_PER_WEBHOOK		8
+#define RELAY_MAX_INFLIGHT		256
+#define RELAY_PER_WEBHOOK		16
+/* ... and per webhook whose last attempt failed (a dead endpoint's share). */
+#define RELAY_FAILING_CAP		2
+/* Failing webhooks remembered (the oldest is forgotten beyond). */
+#define RELAY_MAX_FAILING		256
 /* Longest single wait while POSTs are in flight (interrupt latency). */
 #define RELAY_CURL_WAIT_MS		50
 /* Housekeeping (delivery log retention) period. */
@@ -98,6 +103,9 @@ static int	n_claimed = 0;
 static StringInfoData results;	/* JSON array body (no brackets) */
 static int	n_results = 0;
 static TimestampTz next_claim = 0;	/* when to look for due deliveries */
+static int64 failing[RELAY_MAX_FAILING];	/* webhooks whose last attempt failed */
+static int	n_failing = 0;
+static int	failing_evict = 0;
 
 static bool relay_extension_ready(void);
 static void relay_transaction(bool claim, bool maintain);
@@ -110,6 +118,8 @@ static void relay_add_result(RelayTransfer *t, bool ok, bool retry, long http_co
 static void relay_free_transfer(RelayTransfer *t);
 static void relay_drop_claimed(void);
 static char *relay_sanitize(const char *s);
+static int	relay_cap(int64 webhook_id);
+static void relay_note_outcome(int64 webhook_id, bool ok);
 static void relay_begin(const char *activity);
 static void relay_commit(void);
 static void relay_wake_xact_callback(XactEvent event, void *arg);
@@ -353,8 +363,17 @@ relay_transaction(bool claim, bool maintain)
 		relay_claim();
 
 	relay_commit();
-	/* committed: the results are in the log */
-	resetStringInfo(&results);
+	/* committed: the results are in the log; a buffer grown by a burst is given back */
+	if (results.maxlen > 64 * 1024)
+	{
+		MemoryContext old = MemoryContextSwitchTo(RelayContext);
+
+		pfree(results.data);
+		initStringInfo(&results);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		resetStringInfo(&results);
 	n_results = 0;
 }
 
@@ -370,23 +389,26 @@ relay_claim(void)
 	Datum		values[7];
 	StringInfoData full, busy, counts;
 	char		lease[32];
-	int64		ids[RELAY_MAX_INFLIGHT];
-	int			cnt[RELAY_MAX_INFLIGHT];
+	int64		ids[RELAY_MAX_INFLIGHT + RELAY_MAX_FAILING];
+	int			cnt[RELAY_MAX_INFLIGHT + RELAY_MAX_FAILING];
 	int			n_ids = 0;
 	int			i, j;
 	uint64		row;
 
-	/* in-flight POSTs per webhook */
-	for (i = 0; i < n_inflight; i++)
+	/* in-flight POSTs per webhook; failing webhooks even with none */
+	for (i = 0; i < n_inflight + n_failing; i++)
 	{
-		for (j = 0; j < n_ids && ids[j] != inflight[i]->webhook_id; j++)
+		int64		id = i < n_inflight ? inflight[i]->webhook_id : failing[i - n_inflight];
+
+		for (j = 0; j < n_ids && ids[j] != id; j++)
 			;
 		if (j == n_ids)
 		{
-			ids[n_ids] = inflight[i]->webhook_id;
+			ids[n_ids] = id;
 			cnt[n_ids++] = 0;
 		}
-		cnt[j]++;
+		if (i < n_inflight)
+			cnt[j]++;
 	}
 	initStringInfo(&full);
 	initStringInfo(&busy);
@@ -396,10 +418,13 @@ relay_claim(void)
 	appendStringInfoChar(&counts, '{');
 	for (j = 0; j < n_ids; j++)
 	{
-		if (cnt[j] >= RELAY_PER_WEBHOOK)
+		int			cap = relay_cap(ids[j]);
+
+		if (cnt[j] >= cap)
 			appendStringInfo(&full, "%s" INT64_FORMAT, full.len > 1 ? "," : "", ids[j]);
+		/* a smaller cap is passed as slots already taken */
 		appendStringInfo(&busy, "%s" INT64_FORMAT, j > 0 ? "," : "", ids[j]);
-		appendStringInfo(&counts, "%s%d", j > 0 ? "," : "", cnt[j]);
+		appendStringInfo(&counts, "%s%d", j > 0 ? "," : "", cnt[j] + RELAY_PER_WEBHOOK - cap);
 	}
 	appendStringInfoChar(&full, '}');
 	appendStringInfoChar(&busy, '}');
@@ -545,7 +570,7 @@ relay_collect(void)
 		CURLcode	rc;
 		long		code = 0;
 		int			i;
-		int			same;
+		int			at_cap;
 		char		buf[CURL_ERROR_SIZE + 128];
 
 		if (msg->msg != CURLMSG_DONE)
@@ -554,6 +579,11 @@ relay_collect(void)
 		(void) curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &post);
 		(void) curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 		t = (RelayTransfer *) post->owner;
+
+		for (i = 0, at_cap = 0; i < n_inflight; i++)
+			if (inflight[i]->webhook_id == t->webhook_id)
+				at_cap++;
+		at_cap = at_cap >= relay_cap(t->webhook_id);
 
 		if (code >= 200 && code < 300 &&
 			(rc == CURLE_OK || t->post.response_truncated || rc == CURLE_FILESIZE_EXCEEDED))
@@ -588,11 +618,8 @@ relay_collect(void)
 		}
 
 		(void) curl_multi_remove_handle(relay_multi, msg->easy_handle);
-		for (i = 0, same = 0; i < n_inflight; i++)
-			if (inflight[i]->webhook_id == t->webhook_id)
-				same++;
-		/* its webhook was at the limit: its due deliveries can go now */
-		if (same >= RELAY_PER_WEBHOOK)
+		/* its webhook was at its limit: its due deliveries can go now */
+		if (at_cap)
 			next_claim = 0;
 		for (i = 0; i < n_inflight && inflight[i] != t; i++)
 			;
@@ -652,6 +679,43 @@ relay_add_result(RelayTransfer *t, bool ok, bool retry, long http_code, const ch
 	appendStringInfoChar(&results, '}');
 	n_results++;
 	MemoryContextSwitchTo(old);
+	if (ok || retry)
+		relay_note_outcome(t->webhook_id, ok);
+}
+
+/*
+ * relay_cap: how many POSTs of a webhook may be in flight at once; fewer
+ * while its last attempt failed, so that dead or slow endpoints cannot take
+ * the slots of healthy ones.
+ */
+static int
+relay_cap(int64 webhook_id)
+{
+	int			i;
+
+	for (i = 0; i < n_failing; i++)
+		if (failing[i] == webhook_id)
+			return RELAY_FAILING_CAP;
+	return RELAY_PER_WEBHOOK;
+}
+
+/* relay_note_outcome remembers whether a webhook's last attempt failed. */
+static void
+relay_note_outcome(int64 webhook_id, bool ok)
+{
+	int			i;
+
+	for (i = 0; i < n_failing && failing[i] != webhook_id; i++)
+		;
+	if (ok && i < n_failing)
+		failing[i] = failing[--n_failing];
+	else if (!ok && i == n_failing)
+	{
+		if (n_failing < RELAY_MAX_FAILING)
+			failing[n_failing++] = webhook_id;
+		else
+			failing[failing_evict++ % RELAY_MAX_FAILING] = webhook_id;
+	}
 }
 
 /*

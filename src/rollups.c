@@ -141,6 +141,12 @@ typedef struct TenantZone
 	text	   *zone_text;
 } TenantZone;
 
+#if PG_VERSION_NUM >= 170000
+#define LEARNING_LXID (MyProc->vxid.lxid)
+#else
+#define LEARNING_LXID (MyProc->lxid)
+#endif
+
 static List *tenant_zones = NIL;
 static LocalTransactionId tenant_zones_lxid = InvalidLocalTransactionId;
 static CommandId tenant_zones_cid = InvalidCommandId;
@@ -168,10 +174,10 @@ zone_for(const char *tenant_id)
 	Datum		values[1];
 	char	   *zone = NULL;
 
-	if (tenant_zones_lxid != MyProc->lxid || tenant_zones_cid != GetCurrentCommandId(false))
+	if (tenant_zones_lxid != LEARNING_LXID || tenant_zones_cid != GetCurrentCommandId(false))
 	{
 		tenant_zones = NIL;		/* an old transaction's list went with its TopTransactionContext */
-		tenant_zones_lxid = MyProc->lxid;
+		tenant_zones_lxid = LEARNING_LXID;
 		tenant_zones_cid = GetCurrentCommandId(false);
 	}
 	foreach(lc, tenant_zones)

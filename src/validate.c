@@ -19,6 +19,7 @@
 
 #include <math.h>
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 
@@ -27,6 +28,10 @@
 PG_FUNCTION_INFO_V1(learning_check_tenant_id_sql);
 PG_FUNCTION_INFO_V1(learning_check_action_type_sql);
 PG_FUNCTION_INFO_V1(learning_check_confidence_sql);
+PG_FUNCTION_INFO_V1(learning_check_text_sql);
+
+/* Longest id text (conversation, action, rep, reviewer, target, external ids). */
+#define LEARNING_TEXT_ID_MAXLEN	200
 
 /*
  * token_matches tells whether s is 1..maxlen characters, each accepted by the
@@ -109,6 +114,30 @@ reject_null(FunctionCallInfo fcinfo, int argno, const char *field)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", field)));
+}
+
+/*
+ * SQL: learning.check_text(field text, value text) RETURNS text -- an id
+ * given as text must be 1 to 200 characters: 22004 when NULL, 22023 when
+ * empty, 22001 when longer (it is indexed, and a btree entry is bounded).
+ */
+Datum
+learning_check_text_sql(PG_FUNCTION_ARGS)
+{
+	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			len;
+
+	reject_null(fcinfo, 1, field);
+	len = pg_mbstrlen_with_len(VARDATA_ANY(PG_GETARG_TEXT_PP(1)), VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)));
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", field)));
+	if (len > LEARNING_TEXT_ID_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s must be at most %d characters, got %d", field, LEARNING_TEXT_ID_MAXLEN, len)));
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
 }
 
 /* SQL: learning.check_tenant_id(tenant_id text) RETURNS text */

@@ -32,3 +32,15 @@ SELECT con.conname AS key_not_led_by_tenant
  WHERE n.nspname = 'learning' AND con.contype IN ('p', 'u', 'f')
    AND (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = con.conkey[1]) <> 'tenant_id'
  ORDER BY 1;
+
+-- Every PL/pgSQL function, and every SQL function that cannot be inlined, pins
+-- its search_path, so that a look-alike function or operator planted in a
+-- schema on the caller's path (public) is never called.  (The inlinable
+-- IMMUTABLE/STABLE SQL helpers are planned inside their pinned callers.)
+SELECT p.oid::regprocedure AS unpinned
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  JOIN pg_language l ON l.oid = p.prolang
+ WHERE n.nspname IN ('learning', 'learning_api')
+   AND (l.lanname = 'plpgsql' OR (l.lanname = 'sql' AND p.provolatile = 'v'))
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+ ORDER BY 1;

@@ -121,3 +121,18 @@ SELECT err($$SELECT learning.ingest_signal('s i g', 'c1', 'email_replied')$$);
 SELECT err($$SELECT learning.ingest_signal('sig', NULL, 'email_replied')$$);
 SELECT err($$SELECT learning.ingest_signal('sig', 'c1', 'email_replied', NULL)$$);
 SELECT count(*) = :signals_before AS nothing_stored FROM learning.signals;
+
+-- an outcome recorded after its signal was applied (a backfill, or one committed
+-- while the signal job ran) is decided by that signal when its window ends, never expired
+TRUNCATE o;
+SELECT learning.ingest_signal('sig', 'c13', 'email_replied', now() - interval '30 hours') IS NOT NULL;
+SELECT learning.ingest_signal('sig', 'c14', 'deal_stage_changed', now() - interval '35 days', '{"stage": "negotiation"}') IS NOT NULL;
+SELECT (learning.run_job('immediate_signals'))->'items' AS before_outcome_exists,
+       (learning.run_job('deal_progression'))->'items' AS deal_before_outcome_exists;
+SELECT pg_temp.rec('backfill', 'c13', 'send_email', 0.6, 'email_engagement', now() - interval '31 hours');
+SELECT pg_temp.rec('backdeal', 'c14', 'qualify', 0.6, 'deal_progression', now() - interval '40 days',
+                   '{"deal_stage_at_creation": "discovery"}');
+SELECT pg_temp.rec('nosignal', 'c15', 'send_email', 0.6, 'email_engagement', now() - interval '31 hours');
+SELECT (learning.run_job('expire_overdue'))->'items' AS changed;
+SELECT * FROM pg_temp.show();
+SELECT metadata->>'deal_stage_at_resolution' AS stage FROM learning.outcome_records r JOIN o ON o.id = r.id WHERE o.name = 'backdeal';

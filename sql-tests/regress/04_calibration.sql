@@ -119,13 +119,22 @@ SELECT 'cal', 'cs' || i, 'cold', 0.85, 'email_engagement', 'negative', now() + i
 SELECT learning.check_and_adjust('cal', 'cold') IS NULL AS cold_start;
 
 -- calibrated_probability: raw with no data; monotone; shrunk toward raw when thin
-SELECT learning.calibrated_probability('cal', 'nothing', 0.42) AS no_data_is_raw;
+SELECT learning.calibrated_probability('cal', 'nothing', 0.42) AS no_data_is_raw,
+       learning.calibrated_probability('cal', 'nothing', 0.02) AS low_end,
+       learning.calibrated_probability('cal', 'nothing', 0.99) AS high_end;
 SELECT bool_and(b.v >= a.v) AS monotone
   FROM (SELECT x, learning.calibrated_probability('cal', 'overconfident', x) v FROM generate_series(0, 1, 0.05) x) a
   JOIN (SELECT x, learning.calibrated_probability('cal', 'overconfident', x) v FROM generate_series(0, 1, 0.05) x) b
     ON b.x = a.x + 0.05;
+-- bin 8 (10 of 20 positive at 0.85) shrunk with 10 pseudo-samples: 18.5/30 = 0.6167, below
+-- the empty bin 7 (0.75 with weight 10), so the two pool: (18.5 + 7.5) / 40 = 0.65
 SELECT round(learning.calibrated_probability('cal', 'overconfident', 0.85)::numeric, 6) AS p_at_085,
-       round(((10 + 10 * 0.85) / (20 + 10))::numeric, 6) AS expected_shrunk;
+       round(((10 + 10 * 0.85 + 10 * 0.75) / (20 + 10 + 10))::numeric, 6) AS expected_pooled;
+-- one outcome far away does not move the other end (thin data stays near raw)
+SELECT learning.record_outcome('cal', 'far', 'lonely', 0.95, 'email_engagement') AS lonely \gset
+SELECT status FROM learning.resolve_outcome('cal', :'lonely', 'negative');
+SELECT round(learning.calibrated_probability('cal', 'lonely', 0.05)::numeric, 6) AS low_stays_raw,
+       round(learning.calibrated_probability('cal', 'lonely', 0.95)::numeric, 6) AS high_pulled_down;
 SELECT round(learning.calibrated_probability('cal', 'calibrated', 0.75)::numeric, 6) AS calibrated_stays;
 
 -- errors of the lookups

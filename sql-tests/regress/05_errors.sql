@@ -60,9 +60,30 @@ SELECT label, err(sql) FROM (VALUES
   ('unknown job',           $$SELECT learning.run_job('vacuum_everything')$$),
   ('days 0',                $$SELECT learning.feedback_summary('errs', 0)$$),
   ('unknown time zone',     $$SELECT learning.set_tenant_time_zone('errs', 'Mars/Olympus_Mons')$$),
-  ('negative minutes',      $$SELECT learning.set_minutes_saved('errs', 'send_email', -5)$$)
+  ('negative minutes',      $$SELECT learning.set_minutes_saved('errs', 'send_email', -5)$$),
+  ('cost NaN',              $$SELECT learning.record_outcome('errs', 'c', 'send_email', 0.5, 'email_engagement', cost => 'NaN')$$),
+  ('cost Infinity',         $$SELECT learning.record_outcome('errs', 'c', 'send_email', 0.5, 'email_engagement', cost => 'Infinity')$$),
+  ('created_at infinity',   $$SELECT learning.record_outcome('errs', 'c', 'send_email', 0.5, 'email_engagement', created_at => 'infinity')$$),
+  ('created_at NULL',       $$SELECT learning.record_outcome('errs', 'c', 'send_email', 0.5, 'email_engagement', created_at => NULL)$$),
+  ('conversation empty',    $$SELECT learning.record_outcome('errs', '', 'send_email', 0.5, 'email_engagement')$$),
+  ('conversation 201 chars',$$SELECT learning.record_outcome('errs', repeat('c', 201), 'send_email', 0.5, 'email_engagement')$$),
+  ('conversation 6000 chars',$$SELECT learning.ingest_signal('errs', repeat('c', 6000), 'email_replied')$$),
+  ('rep_id empty',          $$SELECT learning.record_outcome('errs', 'c', 'send_email', 0.5, 'email_engagement', rep_id => '')$$),
+  ('deal stage at creation',$$SELECT learning.record_outcome('errs', 'c', 'qualify', 0.5, 'deal_progression', metadata => '{"deal_stage_at_creation": "bogus"}')$$),
+  ('external_id empty',     $$SELECT learning.ingest_signal('errs', 'c', 'email_replied', now(), '{}', '')$$),
+  ('occurred_at -infinity', $$SELECT learning.ingest_signal('errs', 'c', 'email_replied', '-infinity')$$),
+  ('reviewer_id empty',     $$SELECT learning.submit_feedback('errs', 'c', 'message', 't', 'inline', 1, '')$$),
+  ('target_id 201 chars',   $$SELECT learning.submit_feedback('errs', 'c', 'message', repeat('t', 201), 'inline', 1, 'u')$$),
+  ('expired with a score',  format($$UPDATE learning.outcome_records SET status = 'expired', outcome_score = 0.7 WHERE id = %L$$, :'pending')),
+  ('ambiguous with a score',format($$UPDATE learning.outcome_records SET status = 'ambiguous', outcome_score = 0.7 WHERE id = %L$$, :'pending')),
+  ('conversation NULL read',$$SELECT learning.outcomes_for_conversation('errs', NULL)$$),
+  ('feedback NULL read',    $$SELECT learning.feedback_for_conversation('errs', NULL)$$)
 ) t(label, sql);
 
 -- nothing was written by any of them
 SELECT (SELECT row(b.*) FROM sizes_before b) = (SELECT row(a.*) FROM table_sizes a) AS tables_unchanged;
 SELECT status FROM learning.outcome_records WHERE id = :'pending';
+
+-- time zones match without regard to case and are stored as PostgreSQL spells them
+SELECT learning.set_tenant_time_zone('errs', 'europe/berlin') AS stored;
+SELECT learning.tenant_time_zone('errs') AS read_back;

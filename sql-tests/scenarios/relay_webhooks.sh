@@ -166,12 +166,31 @@ wait_for $P $DB "SELECT count(*) = 0 FROM learning.webhook_deliveries WHERE atte
 tap_ok $? "delivery log rows older than learning.webhook_delivery_retention are deleted (after SIGHUP)"
 tap_ok "$([ "$(q $P $DB "SELECT count(*) FROM learning.webhook_deliveries")" -gt 10 ]; echo $?)" "recent delivery log rows stay"
 
+# --- many hanging endpoints at once do not starve a healthy one --------------------
+HANGS=$(q $P $DB "SELECT string_agg(learning.create_webhook('http://127.0.0.1:56312/hang-' || k, NULL, 'acme')::text, ' ')
+                    FROM generate_series(1, 12) k")
+q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', '{}')) FROM generate_series(1, 10)" >/dev/null
+sleep 0.3   # 12 x 10 deliveries to hanging endpoints are now in flight
+T0=$(now_s)
+E7=$(emit $P $DB acme outcome_resolved '{}')
+got=""
+for ((i = 0; i < 40; i++)); do
+    got=$(awk -v e="$E7" '$2 == e && $5 == "/verify" { print $1; exit }' "$W/verify.log")
+    [ -n "$got" ] && break
+    sleep 0.05
+done
+lat=$(awk -v a="$T0" -v b="${got:-0}" 'BEGIN { printf "%.3f", b - a }')
+tap_ok "$([ -n "$got" ] && awk -v l="$lat" 'BEGIN { exit !(l < 1.0) }'; echo $?)" \
+    "with 12 hanging endpoints and 120 of their deliveries pending, the healthy one got event $E7 ${lat}s after its commit"
+for h in $HANGS; do q $P $DB "SELECT learning.drop_webhook($h)" >/dev/null; done
+sleep 2     # their POSTs in flight end at the 1.5 s timeout
+
 # --- memory stays flat over thousands of deliveries ------------------------------
 for h in $H_HANG $H_HUGE $H_REDIRECT; do q $P $DB "SELECT learning.set_webhook_enabled($h, false)" >/dev/null; done
-mem() {  # "<memory-context bytes> <VmRSS kB>" of the relay
+mem() {  # "<memory-context bytes in use> <VmRSS kB>" of the relay
     q $P $DB "SELECT pg_log_backend_memory_contexts($RELAY)" >/dev/null
     sleep 0.5
-    echo "$(grep "\[$RELAY\] LOG:  Grand total: " "$TEST_ROOT/relay_webhooks/server.log" | tail -1 | sed 's/.*Grand total: \([0-9]*\) bytes.*/\1/') $(awk '/VmRSS/ { print $2 }' /proc/$RELAY/status)"
+    echo "$(grep "\[$RELAY\] LOG:  Grand total: " "$TEST_ROOT/relay_webhooks/server.log" | tail -1 | sed 's/.* \([0-9]*\) used$/\1/') $(awk '/VmRSS/ { print $2 }' /proc/$RELAY/status)"
 }
 burst() {
     q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g))) FROM generate_series(1, 1000) g" >/dev/null
@@ -181,7 +200,17 @@ burst; m1=$(mem); burst; burst; burst; m2=$(mem)
 read -r c1 r1 <<<"$m1"; read -r c2 r2 <<<"$m2"
 # (RSS also counts the shared buffers the relay touches: shown, not judged)
 tap_ok "$([ -n "$c1" ] && [ -n "$c2" ] && [ $((c2 - c1)) -lt 8192 ]; echo $?)" \
-    "relay memory flat over 3000 more deliveries (memory contexts $c1 -> $c2 bytes; RSS $r1 -> $r2 kB)"
+    "relay memory flat over 3000 more deliveries (memory contexts: $c1 -> $c2 bytes used; RSS $r1 -> $r2 kB)"
 
 tap_is "$(relay_pid $P $DB)" "$RELAY" "the same relay worker ran the whole scenario"
 tap_is "$(grep -c "\[$RELAY\] \(ERROR\|FATAL\|PANIC\)" "$TEST_ROOT/relay_webhooks/server.log")" "0" "no error from the relay in the server log"
+
+# --- a failing relay transaction is logged, and the relay goes on ------------------
+q $P $DB "ALTER FUNCTION learning.relay_claim(integer, bigint[], bigint[], integer[], integer, interval, text) RENAME TO relay_claim_away" >/dev/null
+E6=$(emit $P $DB acme outcome_resolved '{}')
+sleep 1.5
+tap_ok "$(grep -q "\[$RELAY\] ERROR:  function learning.relay_claim" "$TEST_ROOT/relay_webhooks/server.log" && [ "$(relay_pid $P $DB)" == "$RELAY" ]; echo $?)" \
+    "a failing claim is logged as an error and the relay keeps running"
+q $P $DB "ALTER FUNCTION learning.relay_claim_away(integer, bigint[], bigint[], integer[], integer, interval, text) RENAME TO relay_claim" >/dev/null
+wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webhook_id = $H_VERIFY AND event_id = $E6 AND status = 'delivered'" 10
+tap_ok $? "...and delivers once the claim works again"

@@ -116,17 +116,24 @@ SELECT ok((learning.calibration_curve('exact', 'send_email')->>'sample_count')::
           = (SELECT count(*) FROM counted WHERE action_type = 'send_email'),
           'sample_count counts positive, negative and expired outcomes only');
 
--- the decomposition: reliability - resolution + uncertainty from the bins, as recomputed from the rows
+-- the decomposition, recomputed from the rows: reliability = sum over bins of
+-- sum (p - o)^2 - sum (o - rate)^2, resolution = sum n (rate - mean)^2, uncertainty =
+-- the variance of o; and brier = reliability - resolution + uncertainty exactly
 SELECT ok(abs((c->>'reliability')::float8 - r.rel) < 1e-9 AND abs((c->>'resolution')::float8 - r.res) < 1e-9
-              AND abs((c->>'uncertainty')::float8 - r.unc) < 1e-9,
-          'reliability, resolution and uncertainty match a recomputation from the rows')
+              AND abs((c->>'uncertainty')::float8 - r.unc) < 1e-9
+              AND abs((c->>'brier_score')::float8
+                      - ((c->>'reliability')::float8 - (c->>'resolution')::float8 + (c->>'uncertainty')::float8)) < 1e-9,
+          'reliability, resolution and uncertainty match the rows and add up to the Brier score')
   FROM learning.calibration_curve('exact', 'qualify') c,
-       (SELECT sum(n * (mp - rate) ^ 2) / sum(n) AS rel,
-               sum(n * (rate - obar) ^ 2) / sum(n) AS res,
-               max(obar * (1 - obar)) AS unc
-          FROM (SELECT bin, count(*) AS n, avg(p) AS mp, avg(o) AS rate,
-                       (SELECT avg(o) FROM counted WHERE action_type = 'qualify') AS obar
-                  FROM counted WHERE action_type = 'qualify' GROUP BY bin) g) r;
+       (SELECT sum(sq - ov) / sum(n) AS rel, sum(n * (rate - obar) ^ 2) / sum(n) AS res,
+               max(var_o) AS unc
+          FROM (SELECT x.bin, count(*) AS n, avg(x.o) AS rate, sum((x.p - x.o) ^ 2) AS sq,
+                       sum((x.o - b.rate) ^ 2) AS ov,
+                       (SELECT avg(o) FROM counted WHERE action_type = 'qualify') AS obar,
+                       (SELECT var_pop(o) FROM counted WHERE action_type = 'qualify') AS var_o
+                  FROM counted x
+                  JOIN (SELECT bin, avg(o) AS rate FROM counted WHERE action_type = 'qualify' GROUP BY bin) b USING (bin)
+                 WHERE x.action_type = 'qualify' GROUP BY x.bin) g) r;
 
 SELECT * FROM finish();
 ROLLBACK;

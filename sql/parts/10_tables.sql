@@ -65,7 +65,13 @@ CREATE TABLE learning.outcome_records (
     CONSTRAINT outcome_records_score_check
         CHECK (outcome_score IS NULL OR (outcome_score >= 0 AND outcome_score <= 1)),
     CONSTRAINT outcome_records_metadata_check
-        CHECK (jsonb_typeof(metadata) = 'object')
+        CHECK (jsonb_typeof(metadata) = 'object'),
+    CONSTRAINT outcome_records_cost_check
+        CHECK (cost IS NULL OR (cost >= 0 AND cost < 'Infinity')),
+    CONSTRAINT outcome_records_created_at_check
+        CHECK (isfinite(created_at)),
+    CONSTRAINT outcome_records_unscored_check
+        CHECK (status NOT IN ('ambiguous', 'expired') OR outcome_score IS NULL)
 );
 COMMENT ON TABLE learning.outcome_records IS 'One row per agent action: predicted confidence, outcome type and window, and the outcome once resolved';
 
@@ -99,11 +105,11 @@ CREATE TABLE learning.signals (
 COMMENT ON TABLE learning.signals IS 'Signals of what really happened; applied to pending outcomes by the signal jobs (applied_at set once applied)';
 
 -- The signal jobs read only signals not applied yet (their cost follows new
--- work); expire_overdue asks whether an outcome has an unapplied signal.
+-- work); expire_overdue looks up the signals of each outcome whose window ended.
 CREATE INDEX signals_unapplied_type_idx
     ON learning.signals (signal_type, ingested_at) WHERE applied_at IS NULL;
-CREATE INDEX signals_unapplied_conversation_idx
-    ON learning.signals (tenant_id, conversation_state_id, occurred_at) WHERE applied_at IS NULL;
+CREATE INDEX signals_conversation_idx
+    ON learning.signals (tenant_id, conversation_state_id, occurred_at);
 
 -- Human feedback on messages, decisions and conversations.
 CREATE TABLE learning.feedback_entries (
@@ -204,3 +210,15 @@ CREATE TABLE learning.job_runs (
 COMMENT ON TABLE learning.job_runs IS 'History of job runs (database-wide rows carry tenant_id ''*''); pruned by learning.job_history_retention';
 CREATE INDEX job_runs_job_idx ON learning.job_runs (job_name, started_at);
 CREATE INDEX job_runs_started_idx ON learning.job_runs (started_at);
+
+-- pg_dump keeps the rows of these tables (the extension's own tables are
+-- otherwise left out of a dump).  The calibration bins are not dumped: they
+-- are derived, and restoring the outcomes rebuilds them through the triggers.
+SELECT pg_catalog.pg_extension_config_dump('learning.tenant_settings', '');
+SELECT pg_catalog.pg_extension_config_dump('learning.outcome_windows', '');
+SELECT pg_catalog.pg_extension_config_dump('learning.action_minutes_saved', '');
+SELECT pg_catalog.pg_extension_config_dump('learning.outcome_records', '');
+SELECT pg_catalog.pg_extension_config_dump('learning.signals', '');
+SELECT pg_catalog.pg_extension_config_dump('learning.feedback_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('learning.calibration_state', '');
+SELECT pg_catalog.pg_extension_config_dump('learning.calibration_adjustments', '');

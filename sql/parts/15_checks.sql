@@ -20,9 +20,15 @@ CREATE FUNCTION learning.check_confidence(field text, p float8) RETURNS float8
 COMMENT ON FUNCTION learning.check_confidence(text, float8) IS
     'Returns p, or raises 22003 unless it is a finite number in [0, 1] (22004 when NULL)';
 
+CREATE FUNCTION learning.check_text(field text, value text) RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_text_sql';
+COMMENT ON FUNCTION learning.check_text(text, text) IS
+    'Returns value, or raises 22004 when NULL, 22023 when empty, 22001 when over 200 characters (ids given as text)';
+
 -- check_required raises 22004 naming the field when a required argument is NULL.
 CREATE FUNCTION learning.check_required(field text, is_null boolean) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF is_null THEN
         RAISE EXCEPTION '% must not be null', field USING ERRCODE = 'null_value_not_allowed';
@@ -31,9 +37,26 @@ END $$;
 COMMENT ON FUNCTION learning.check_required(text, boolean) IS
     'Raises 22004 "<field> must not be null" when is_null';
 
+-- check_finite_time raises 22008 unless value is a finite timestamp.
+CREATE FUNCTION learning.check_finite_time(field text, value timestamptz) RETURNS timestamptz
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '% must not be null', field USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT pg_catalog.isfinite(value) THEN
+        RAISE EXCEPTION '% must be a finite time, got %', field, value USING ERRCODE = 'datetime_field_overflow';
+    END IF;
+    RETURN value;
+END $$;
+COMMENT ON FUNCTION learning.check_finite_time(text, timestamptz) IS
+    'Returns value, or raises 22004 when NULL and 22008 when infinite';
+
 -- check_json_object raises 22023 unless value is a JSON object.
 CREATE FUNCTION learning.check_json_object(field text, value jsonb) RETURNS jsonb
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF value IS NULL OR pg_catalog.jsonb_typeof(value) <> 'object' THEN
         RAISE EXCEPTION '% must be a JSON object, got %', field, coalesce(pg_catalog.jsonb_typeof(value), 'null')

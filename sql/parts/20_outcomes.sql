@@ -17,7 +17,8 @@ COMMENT ON FUNCTION learning.builtin_outcome_window(text) IS
 
 -- outcome_window: the tenant's override, else the built-in window; 22023 for an unknown type.
 CREATE FUNCTION learning.outcome_window(tenant_id text, outcome_type text) RETURNS interval
-    LANGUAGE plpgsql STABLE AS $$
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     w interval;
 BEGIN
@@ -39,7 +40,8 @@ COMMENT ON FUNCTION learning.outcome_window(text, text) IS
     'Detection window of an outcome type for a tenant (its override or the built-in window); 22023 for an unknown type';
 
 CREATE FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval)
-    RETURNS interval LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS interval LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     PERFORM learning.check_required('outcome_type', outcome_type IS NULL);
@@ -71,19 +73,33 @@ CREATE FUNCTION learning.record_outcome(
     metadata jsonb DEFAULT '{}',
     cost numeric DEFAULT NULL,
     created_at timestamptz DEFAULT now())
-    RETURNS uuid LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS uuid LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_id uuid;
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
-    PERFORM learning.check_required('conversation_state_id', conversation_state_id IS NULL);
+    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
     PERFORM learning.check_action_type(action_type);
     PERFORM learning.check_confidence('predicted_confidence', predicted_confidence);
     PERFORM learning.check_required('outcome_type', outcome_type IS NULL);
     PERFORM learning.check_json_object('metadata', metadata);
-    PERFORM learning.check_required('created_at', created_at IS NULL);
-    IF cost < 0 THEN
-        RAISE EXCEPTION 'cost must not be negative, got %', cost USING ERRCODE = 'numeric_value_out_of_range';
+    PERFORM learning.check_finite_time('created_at', created_at);
+    IF action_id IS NOT NULL THEN
+        PERFORM learning.check_text('action_id', action_id);
+    END IF;
+    IF rep_id IS NOT NULL THEN
+        PERFORM learning.check_text('rep_id', rep_id);
+    END IF;
+    IF cost < 0 OR cost = 'NaN' OR cost = 'Infinity' THEN
+        RAISE EXCEPTION 'cost must be a finite number of at least 0, got %', cost USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    -- a deal outcome can only be resolved from a stage that can advance
+    IF outcome_type = 'deal_progression' AND metadata ? 'deal_stage_at_creation'
+       AND learning.deal_stage_rank(metadata->>'deal_stage_at_creation') IS NULL THEN
+        RAISE EXCEPTION 'invalid metadata.deal_stage_at_creation "%"', metadata->>'deal_stage_at_creation'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Deal stages that can advance: prospecting, discovery, qualification, evaluation, negotiation, closed_won.';
     END IF;
 
     INSERT INTO learning.outcome_records AS o
@@ -107,7 +123,8 @@ CREATE FUNCTION learning.resolve_outcome(
     status text,
     outcome_score float8 DEFAULT NULL,
     signal_source text DEFAULT 'manual')
-    RETURNS learning.outcome_records LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS learning.outcome_records LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r learning.outcome_records;
     current_status text;
@@ -155,9 +172,11 @@ COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
     'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
 
 CREATE FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_state_id text)
-    RETURNS SETOF learning.outcome_records LANGUAGE plpgsql STABLE AS $$
+    RETURNS SETOF learning.outcome_records LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('conversation_state_id', conversation_state_id IS NULL);
     RETURN QUERY
     SELECT o.* FROM learning.outcome_records o
      WHERE o.tenant_id = outcomes_for_conversation.tenant_id
@@ -171,7 +190,8 @@ CREATE FUNCTION learning.pending_outcomes(
     tenant_id text DEFAULT NULL,
     outcome_type text DEFAULT NULL,
     expired_only boolean DEFAULT false)
-    RETURNS SETOF learning.outcome_records LANGUAGE plpgsql STABLE AS $$
+    RETURNS SETOF learning.outcome_records LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF tenant_id IS NOT NULL THEN
         PERFORM learning.check_tenant_id(tenant_id);

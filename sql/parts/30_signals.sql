@@ -65,8 +65,9 @@ CREATE FUNCTION learning.signal_rule(signal_type text, detail jsonb, outcome_met
                CASE
                  WHEN signal_type = 'deal_stage_changed' AND detail->>'stage' IN ('closed_lost', 'stalled') THEN 0.0
                  WHEN signal_type = 'deal_stage_changed'
-                     THEN least(0.2 * (learning.deal_stage_rank(detail->>'stage')
-                          - learning.deal_stage_rank(coalesce(outcome_metadata->>'deal_stage_at_creation', 'prospecting'))), 1.0)
+                     THEN least(0.2::numeric * (learning.deal_stage_rank(detail->>'stage')
+                          - learning.deal_stage_rank(coalesce(outcome_metadata->>'deal_stage_at_creation', 'prospecting')))::numeric,
+                          1.0::numeric)
                  WHEN signal_type IN ('email_replied', 'meeting_booked', 'meeting_held', 'escalation_resolved') THEN 1.0
                  ELSE 0.0
                END::float8 AS outcome_score
@@ -82,15 +83,19 @@ CREATE FUNCTION learning.ingest_signal(
     occurred_at timestamptz DEFAULT now(),
     detail jsonb DEFAULT '{}',
     external_id text DEFAULT NULL)
-    RETURNS uuid LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS uuid LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_id uuid;
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
-    PERFORM learning.check_required('conversation_state_id', conversation_state_id IS NULL);
+    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
     PERFORM learning.check_required('signal_type', signal_type IS NULL);
-    PERFORM learning.check_required('occurred_at', occurred_at IS NULL);
+    PERFORM learning.check_finite_time('occurred_at', occurred_at);
     PERFORM learning.check_json_object('detail', detail);
+    IF external_id IS NOT NULL THEN
+        PERFORM learning.check_text('external_id', external_id);
+    END IF;
     IF learning.signal_job(signal_type) IS NULL THEN
         RAISE EXCEPTION 'unknown signal_type "%"', signal_type
             USING ERRCODE = 'invalid_parameter_value',

@@ -15,13 +15,14 @@ CREATE FUNCTION learning.submit_feedback(
     outcome_record_id uuid DEFAULT NULL,
     metadata jsonb DEFAULT '{}',
     feedback_id uuid DEFAULT NULL)
-    RETURNS uuid LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS uuid LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_id uuid;
     existing learning.feedback_entries;
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
-    PERFORM learning.check_required('conversation_state_id', conversation_state_id IS NULL);
+    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
     PERFORM learning.check_required('target_type', target_type IS NULL);
     -- validation order and messages of the seed system
     IF target_type NOT IN ('message', 'decision', 'conversation') THEN
@@ -42,8 +43,8 @@ BEGIN
         RAISE EXCEPTION 'Dashboard rating must be between 1 and 5, got %', rating
             USING ERRCODE = 'numeric_value_out_of_range';
     END IF;
-    PERFORM learning.check_required('target_id', target_id IS NULL);
-    PERFORM learning.check_required('reviewer_id', reviewer_id IS NULL);
+    PERFORM learning.check_text('target_id', target_id);
+    PERFORM learning.check_text('reviewer_id', reviewer_id);
     PERFORM learning.check_required('reviewer_role', reviewer_role IS NULL);
     IF reviewer_role NOT IN ('rep', 'manager', 'executive', 'service') THEN
         RAISE EXCEPTION 'Invalid reviewer_role ''%''. Must be one of: executive, manager, rep, service', reviewer_role
@@ -96,9 +97,11 @@ COMMENT ON FUNCTION learning.submit_feedback(text, text, text, text, text, integ
     'Records human feedback; a retry with the same feedback_id and content returns that id, with other content it is 23505';
 
 CREATE FUNCTION learning.feedback_for_conversation(tenant_id text, conversation_state_id text)
-    RETURNS SETOF learning.feedback_entries LANGUAGE plpgsql STABLE AS $$
+    RETURNS SETOF learning.feedback_entries LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('conversation_state_id', conversation_state_id IS NULL);
     RETURN QUERY
     SELECT f.* FROM learning.feedback_entries f
      WHERE f.tenant_id = feedback_for_conversation.tenant_id
@@ -110,7 +113,8 @@ COMMENT ON FUNCTION learning.feedback_for_conversation(text, text) IS
 
 -- check_days raises 22003 unless days is 1..365.
 CREATE FUNCTION learning.check_days(days integer) RETURNS integer
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM learning.check_required('days', days IS NULL);
     IF days NOT BETWEEN 1 AND 365 THEN
@@ -128,15 +132,22 @@ $$;
 COMMENT ON FUNCTION learning.tenant_time_zone(text) IS 'The time zone of a tenant''s calendar days (UTC unless set)';
 
 CREATE FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text) RETURNS text
-    LANGUAGE plpgsql VOLATILE AS $$
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    canonical text;
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     PERFORM learning.check_required('time_zone', time_zone IS NULL);
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = set_tenant_time_zone.time_zone)
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs a WHERE a.abbrev = set_tenant_time_zone.time_zone) THEN
+    -- names are matched without regard to case, as PostgreSQL does, and stored as pg_timezone_names spells them
+    SELECT z.name INTO canonical FROM pg_catalog.pg_timezone_names z
+     WHERE pg_catalog.lower(z.name) = pg_catalog.lower(set_tenant_time_zone.time_zone)
+     ORDER BY z.name = set_tenant_time_zone.time_zone DESC LIMIT 1;
+    IF canonical IS NULL THEN
         RAISE EXCEPTION 'unknown time_zone "%"', time_zone
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Europe/Berlin.';
     END IF;
+    time_zone := canonical;
     INSERT INTO learning.tenant_settings AS s (tenant_id, time_zone)
     VALUES (set_tenant_time_zone.tenant_id, set_tenant_time_zone.time_zone)
     ON CONFLICT ON CONSTRAINT tenant_settings_pkey
@@ -147,7 +158,8 @@ COMMENT ON FUNCTION learning.set_tenant_time_zone(text, text) IS
     'Sets the time zone of a tenant''s calendar days (a name from pg_timezone_names); 22023 for an unknown zone';
 
 CREATE FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes float8) RETURNS float8
-    LANGUAGE plpgsql VOLATILE AS $$
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     PERFORM learning.check_action_type(action_type);
@@ -165,7 +177,8 @@ COMMENT ON FUNCTION learning.set_minutes_saved(text, text, float8) IS
     'Sets the minutes of human work one action of a type saves (executive ROI; default 5)';
 
 CREATE FUNCTION learning.feedback_summary(tenant_id text, days integer DEFAULT 30) RETURNS jsonb
-    LANGUAGE plpgsql STABLE AS $$
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     result jsonb;
     tz text;
@@ -208,7 +221,8 @@ COMMENT ON FUNCTION learning.feedback_summary(text, integer) IS
     'Feedback of the last days: count, average rating per source, normalised score in [0,1] (inline (r+1)/2, dashboard (r-1)/4), distribution, breakdowns and daily counts (tenant time zone)';
 
 CREATE FUNCTION learning.feedback_rate(tenant_id text, reviewer_id text) RETURNS float8
-    LANGUAGE plpgsql STABLE AS $$
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     PERFORM learning.check_required('reviewer_id', reviewer_id IS NULL);

@@ -29,7 +29,8 @@ CREATE TRIGGER outcome_records_calibrate_flush
 
 -- TRUNCATE of the outcomes empties the bins too, so they never disagree.
 CREATE FUNCTION learning.outcome_records_truncated() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     TRUNCATE learning.calibration_bins;
     RETURN NULL;

@@ -32,7 +32,8 @@ COMMENT ON FUNCTION learning.events_since(text, bigint, integer) IS
     'The tenant''s committed events with id > after_id in id order (at most max, 1-10000), without gaps: resume with the last id seen; needs READ COMMITTED';
 
 CREATE FUNCTION learning.prune_events() RETURNS bigint
-    LANGUAGE sql VOLATILE AS $$
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     WITH gone AS (
         DELETE FROM learning.events e
          WHERE e.created_at < pg_catalog.now()

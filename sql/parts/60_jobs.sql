@@ -25,7 +25,8 @@ COMMENT ON FUNCTION learning.job_signal_types(text) IS 'The signal types a signa
 -- signals match one outcome the earliest that resolves it decides.  Returns
 -- the outcomes resolved per tenant.
 CREATE FUNCTION learning.apply_signals(job_name text)
-    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     types text[] := learning.job_signal_types(job_name);
 BEGIN
@@ -77,32 +78,65 @@ COMMENT ON FUNCTION learning.apply_signals(text) IS
     'Applies the unapplied signals of a signal job to the pending outcomes they resolve; returns outcomes resolved per tenant';
 
 -- expire_overdue: pending outcomes whose window has ended become expired
--- (counted as 0 in calibration), except those with an unapplied signal that
--- occurred inside their window: that signal decides them when its job runs.
+-- (counted as 0 in calibration), unless a signal that occurred inside their
+-- window resolves them: "the first in-window signal decides; such an outcome
+-- is never expired".  An unapplied signal is left to its job; a signal that
+-- was applied before the outcome was visible (a backfilled outcome, or one
+-- committed while the signal job ran) resolves it here, the earliest first.
+-- Reads only pending outcomes whose window has ended and their signals.
 CREATE FUNCTION learning.expire_overdue()
-    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE AS $$
-    WITH expired AS (
+    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+    WITH overdue AS (
+        SELECT o.tenant_id, o.id, o.conversation_state_id, o.outcome_type, o.created_at,
+               o.window_expires_at, o.metadata
+          FROM learning.outcome_records o
+         WHERE o.status = 'pending' AND o.window_expires_at < pg_catalog.now()
+           FOR UPDATE OF o SKIP LOCKED
+    ), waiting AS (
+        -- an unapplied in-window signal: its job decides
+        SELECT v.tenant_id, v.id FROM overdue v
+         WHERE EXISTS (SELECT 1 FROM learning.signals s
+                        WHERE s.tenant_id = v.tenant_id
+                          AND s.conversation_state_id = v.conversation_state_id
+                          AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
+                          AND s.applied_at IS NULL
+                          AND learning.signal_outcome_type(s.signal_type) = v.outcome_type)
+    ), decided AS (
+        SELECT DISTINCT ON (v.tenant_id, v.id) v.tenant_id, v.id, r.status, r.outcome_score, s.signal_type, s.detail
+          FROM overdue v
+          JOIN learning.signals s
+            ON s.tenant_id = v.tenant_id
+           AND s.conversation_state_id = v.conversation_state_id
+           AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
+           AND s.applied_at IS NOT NULL
+           AND learning.signal_outcome_type(s.signal_type) = v.outcome_type
+         CROSS JOIN LATERAL learning.signal_rule(s.signal_type, s.detail, v.metadata) r
+         WHERE NOT EXISTS (SELECT 1 FROM waiting w WHERE w.tenant_id = v.tenant_id AND w.id = v.id)
+         ORDER BY v.tenant_id, v.id, s.occurred_at, s.ingested_at, s.id
+    ), changed AS (
         UPDATE learning.outcome_records o
-           SET status = 'expired', signal_source = 'window_expired', resolved_at = pg_catalog.now()
-         WHERE o.status = 'pending'
-           AND o.window_expires_at < pg_catalog.now()
-           AND NOT EXISTS (
-                SELECT 1 FROM learning.signals s
-                 WHERE s.applied_at IS NULL
-                   AND s.tenant_id = o.tenant_id
-                   AND s.conversation_state_id = o.conversation_state_id
-                   AND s.occurred_at BETWEEN o.created_at AND o.window_expires_at
-                   AND learning.signal_outcome_type(s.signal_type) = o.outcome_type)
+           SET status = coalesce(d.status, 'expired'),
+               outcome_score = d.outcome_score,
+               signal_source = coalesce('signal:' || d.signal_type, 'window_expired'),
+               resolved_at = pg_catalog.now(),
+               metadata = CASE WHEN d.signal_type = 'deal_stage_changed'
+                               THEN o.metadata || pg_catalog.jsonb_build_object('deal_stage_at_resolution', d.detail->>'stage')
+                               ELSE o.metadata END
+          FROM overdue v LEFT JOIN decided d ON d.tenant_id = v.tenant_id AND d.id = v.id
+         WHERE o.tenant_id = v.tenant_id AND o.id = v.id
+           AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.tenant_id = v.tenant_id AND w.id = v.id)
         RETURNING o.tenant_id
     )
-    SELECT e.tenant_id, count(*)::bigint FROM expired e GROUP BY e.tenant_id
+    SELECT c.tenant_id, count(*)::bigint FROM changed c GROUP BY c.tenant_id
 $$;
 COMMENT ON FUNCTION learning.expire_overdue() IS
-    'Expires pending outcomes whose window has ended, unless an unapplied in-window signal will decide them; returns outcomes expired per tenant';
+    'Expires pending outcomes whose window has ended, unless an in-window signal resolves them (an unapplied one through its job); returns outcomes changed per tenant';
 
 -- calibration_check: check_and_adjust for every (tenant, action type) with data.
 CREATE FUNCTION learning.calibration_check()
-    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE AS $$
+    RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     SELECT t.tenant_id, count(a.adj)::bigint
       FROM (SELECT DISTINCT b.tenant_id, b.action_type FROM learning.calibration_bins b) t
      CROSS JOIN LATERAL (SELECT learning.check_and_adjust(t.tenant_id, t.action_type) AS adj) a
@@ -114,7 +148,8 @@ COMMENT ON FUNCTION learning.calibration_check() IS
 
 -- execute_job runs one job in the current transaction and records it.
 CREATE FUNCTION learning.execute_job(job_name text, run_by text) RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE AS $$
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     started timestamptz := pg_catalog.clock_timestamp();
     finished timestamptz;
@@ -163,7 +198,8 @@ COMMENT ON FUNCTION learning.execute_job(text, text) IS
     'Runs a job in the current transaction, records its learning.job_runs row and announces it to the tenants it changed';
 
 CREATE FUNCTION learning.run_job(job_name text) RETURNS jsonb
-    LANGUAGE sql VOLATILE AS $$
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     SELECT learning.execute_job(job_name, 'run_job')
 $$;
 COMMENT ON FUNCTION learning.run_job(text) IS
@@ -172,7 +208,8 @@ COMMENT ON FUNCTION learning.run_job(text) IS
 -- record_failed_job writes the job_runs row of a run that failed (the
 -- scheduler calls it in a fresh transaction after rolling the run back).
 CREATE FUNCTION learning.record_failed_job(job_name text, started_at timestamptz, message text)
-    RETURNS bigint LANGUAGE sql VOLATILE AS $$
+    RETURNS bigint LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO learning.job_runs (job_name, started_at, finished_at, status, items, message, run_by)
     VALUES ($1, $2, pg_catalog.clock_timestamp(), 'failed', 0, $3, 'scheduler')
     RETURNING id
@@ -182,7 +219,8 @@ COMMENT ON FUNCTION learning.record_failed_job(text, timestamptz, text) IS
 
 -- prune_job_runs keeps job history within learning.job_history_retention.
 CREATE FUNCTION learning.prune_job_runs() RETURNS bigint
-    LANGUAGE sql VOLATILE AS $$
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     WITH gone AS (
         DELETE FROM learning.job_runs r
          WHERE r.started_at < pg_catalog.now()

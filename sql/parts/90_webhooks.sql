@@ -336,7 +336,11 @@ COMMENT ON FUNCTION learning.relay_claim(integer, bigint[], bigint[], integer[],
     'Relay worker: leases due deliveries (skipping webhooks at their in-flight limit) and returns URL, secret and JSON body of each';
 
 CREATE FUNCTION learning.relay_record(results jsonb, max_attempts integer, retry_base interval)
-    RETURNS bigint LANGUAGE sql VOLATILE AS $$
+    RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+-- plpgsql, not sql: its plan is prepared once per relay process
+DECLARE
+    n bigint;
+BEGIN
     WITH r AS (
         SELECT r.*, CASE WHEN r.ok THEN 'delivered'
                          WHEN r.retry AND r.attempt < max_attempts THEN 'failed'
@@ -365,8 +369,9 @@ CREATE FUNCTION learning.relay_record(results jsonb, max_attempts integer, retry
          WHERE q.tenant_id = r.tenant_id AND q.webhook_id = r.webhook_id AND q.event_id = r.event_id
            AND r.status <> 'delivered'
     )
-    SELECT count(*) FROM r
-$$;
+    SELECT count(*) INTO n FROM r;
+    RETURN n;
+END $$;
 COMMENT ON FUNCTION learning.relay_record(jsonb, integer, interval) IS
     'Relay worker: logs attempts (a JSON array of results), deletes delivered deliveries, reschedules failed ones with exponential backoff, marks exhausted ones dead';
 
