@@ -38,7 +38,7 @@ cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }   # user+s
 q $P $DB "SELECT learning.create_webhook('http://127.0.0.1:$RXP/hook', NULL, 'acme', '$SECRET')" >/dev/null
 
 echo "# machine: $(nproc) cores, $(uname -r); PostgreSQL $(q $P $DB 'SHOW server_version'); $(curl-config --version)"
-echo "# settings: the test cluster of test/lib.sh (fsync off, synchronous_commit on); relay: 64 POSTs in flight at most, 8 per webhook"
+echo "# settings: the test cluster of test/lib.sh (fsync off, synchronous_commit on); relay: at most 256 POSTs in flight, 16 per webhook"
 
 # 1. throughput -------------------------------------------------------------------
 : >"$W/rx.log"

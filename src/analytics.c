@@ -270,17 +270,13 @@ run(int q, Datum *values, const char *nulls)
 		{TEXTOID}
 	};
 	int			ret;
+	bool		flushed;
 
-	if (plans[q] == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(query_text[q], query_nargs[q], (Oid *) types[q]);
-
-		if (plan == NULL)
-			elog(ERROR, "learning: preparing a dashboard query failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		plans[q] = plan;
-	}
-	ret = SPI_execute_plan(plans[q], values, nulls, true, 0);
+	/* this transaction's own writes first (the rollups are written at commit) */
+	flushed = learning_deltas_before_read();
+	/* after a flush, a new snapshot: the query's own would not see those rows */
+	ret = SPI_execute_plan(learning_saved_plan(&plans[q], query_text[q], query_nargs[q], (Oid *) types[q]),
+						   values, nulls, !flushed, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "learning: a dashboard query failed: %s", SPI_result_code_string(ret));
 }

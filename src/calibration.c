@@ -10,8 +10,8 @@
  * How the bins stay exact without hot rows.  A row-level AFTER trigger on
  * outcome_records (fired only when a row becomes resolved, is inserted
  * resolved, or a resolved row is deleted) adds the row's contribution to a
- * keyed delta in transaction memory (deltas.c).  A statement-level AFTER
- * trigger flushes the deltas with one set-based upsert.  The upsert goes to the shard row
+ * keyed delta in transaction memory (deltas.c), written with one set-based
+ * upsert at commit (or before any reader of the bins).  The upsert goes to the shard row
  * (bin, MyBackendId % LEARNING_SHARDS), so concurrent sessions that resolve
  * outcomes of the same action type write different rows and never queue
  * behind each other; readers add the few shards of a bin.  Entries carry the
@@ -101,7 +101,6 @@ static SPIPlanPtr load_bins_plan = NULL;
 static SPIPlanPtr load_scale_plan = NULL;
 
 PG_FUNCTION_INFO_V1(learning_outcome_calibrate);
-PG_FUNCTION_INFO_V1(learning_outcome_calibrate_flush);
 PG_FUNCTION_INFO_V1(learning_brier_accum);
 PG_FUNCTION_INFO_V1(learning_brier_combine);
 PG_FUNCTION_INFO_V1(learning_brier_final);
@@ -118,7 +117,6 @@ static void pending_add(const char *tenant_id, const char *action_type, int bin,
 static void load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_NBINS]);
 static double load_confidence_scale(const char *tenant_id, const char *action_type);
 static void check_tenant_and_type(FunctionCallInfo fcinfo);
-static SPIPlanPtr prepare_saved(const char *sql, int nargs, Oid *argtypes);
 
 /* ----------------------------------------------------------------
  * Binning and outcome values
@@ -253,16 +251,6 @@ learning_outcome_calibrate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* learning_outcome_calibrate_flush: AFTER STATEMENT trigger that writes the pending sums. */
-Datum
-learning_outcome_calibrate_flush(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "learning_outcome_calibrate_flush must be called as a trigger");
-	learning_delta_flush(&calibration_target);
-	return PointerGetDatum(NULL);
-}
-
 /* ----------------------------------------------------------------
  * brier_score(predicted, outcome) aggregate
  *
@@ -353,19 +341,6 @@ learning_brier_final(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-/* prepare_saved prepares a statement and keeps it for the life of the backend. */
-static SPIPlanPtr
-prepare_saved(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "learning: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "learning: SPI_keepplan failed");
-	return plan;
-}
-
 /*
  * load_bins reads the ten bins of (tenant, action type), each the sum of its
  * shard rows.  Reads only learning.calibration_bins (at most ten times the
@@ -378,20 +353,23 @@ load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_
 	Datum		values[2];
 	uint64		i;
 	int			ret;
+	bool		flushed;
 
+	/* this transaction's own resolutions first (they are written at commit) */
+	flushed = learning_deltas_before_read();
 	memset(bins, 0, sizeof(BinSums) * LEARNING_NBINS);
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = CStringGetTextDatum(action_type);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "learning: SPI_connect failed");
-	if (load_bins_plan == NULL)
-		load_bins_plan = prepare_saved(
-									   "SELECT bin_index, n::float8, sum_p, sum_p2, sum_o, sum_o2, sum_po "
-									   "  FROM learning.calibration_bins "
-									   " WHERE tenant_id = $1 AND action_type = $2",
-									   2, argtypes);
-	ret = SPI_execute_plan(load_bins_plan, values, NULL, true, 0);
+	learning_saved_plan(&load_bins_plan,
+						"SELECT bin_index, n::float8, sum_p, sum_p2, sum_o, sum_o2, sum_po "
+						"  FROM learning.calibration_bins "
+						" WHERE tenant_id = $1 AND action_type = $2",
+						2, argtypes);
+	/* after a flush, a new snapshot: the query's own would not see those rows */
+	ret = SPI_execute_plan(load_bins_plan, values, NULL, !flushed, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "learning: reading calibration bins failed: %s", SPI_result_code_string(ret));
 
@@ -429,8 +407,7 @@ load_confidence_scale(const char *tenant_id, const char *action_type)
 	values[1] = CStringGetTextDatum(action_type);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "learning: SPI_connect failed");
-	if (load_scale_plan == NULL)
-		load_scale_plan = prepare_saved(
+	learning_saved_plan(&load_scale_plan,
 										"SELECT confidence_scale FROM learning.calibration_state "
 										" WHERE tenant_id = $1 AND action_type = $2",
 										2, argtypes);

@@ -7,17 +7,24 @@
  *		the dashboard rollups (rollups.c).
  *
  * A row-level trigger calls learning_delta_add(target, keys, values, sign)
- * for every row that changes a number; a statement-level trigger calls
- * learning_delta_flush(target).  The flush merges the entries of one key,
- * sorts them (so two flushes never deadlock), and executes the target's SQL
- * once with every key column as a text[] ($1..$k), every value as a float8[]
- * ($k+1..$k+v) and this backend's shard number as the last parameter.  The
- * SQL is an upsert into shard rows "(keys..., shard)" so that concurrent
- * writers of one key never wait on one counter row; readers add the shards.
+ * for every row that changes a number.  The deltas of the whole transaction
+ * are written once, just before commit (learning_deltas_xact_callback): each
+ * counter row is then updated once per transaction, however many statements
+ * touched it, instead of growing a chain of row versions that every later
+ * statement of the transaction would have to walk, and the shard rows are
+ * locked only for the moment of the commit.  Readers of the targets (the bin
+ * readers, the dashboards, a rebuild or truncate of the rollups) call
+ * learning_deltas_flush_all() first, so a transaction reads its own writes.
+ *
+ * A flush merges the entries of one key, sorts them (so two flushes never
+ * deadlock), and executes the target's SQL once with every key column as a
+ * text[] ($1..$k), every value as a float8[] ($k+1..$k+v) and this
+ * backend's shard number as the last parameter.  The SQL is an upsert into
+ * shard rows "(keys..., shard)" so that concurrent writers of one key never
+ * wait on one counter row; readers add the shards.
  *
  * Entries carry the subtransaction that made them: an aborted subtransaction
  * takes its deltas with it, a committed one hands them to its parent.
- * Whatever a statement left behind is flushed before commit.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -29,6 +36,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -75,11 +83,28 @@ static int	ntargets = 0;
 /* Pending deltas; lives in TopTransactionContext. */
 static HTAB *pending = NULL;
 
+/*
+ * Deltas written while inside a subtransaction (a reader flushed them): if
+ * that subtransaction aborts, its writes are undone, so the deltas that
+ * belong to live ancestors go back to pending.  TopTransactionContext.
+ */
+typedef struct WrittenDelta
+{
+	DeltaEntry	entry;			/* key.subid: the subtransaction that made it */
+	SubTransactionId written_subid; /* the subtransaction that wrote it */
+} WrittenDelta;
+
+static List *written = NIL;
+
+/* True once this transaction wrote deltas before commit (a reader flushed them). */
+static bool flushed_in_xact = false;
+
 static uint32 delta_key_hash(const void *key, Size keysize);
 static int	delta_key_match(const void *a, const void *b, Size keysize);
 static int	target_index(DeltaTarget *target);
 static void delta_enter(const DeltaKey *key, const double *values, int nvalues, double sign);
 static int	entry_cmp(const void *a, const void *b);
+static void relabel_written(SubTransactionId mySubid, SubTransactionId parentSubid);
 
 static uint32
 delta_key_hash(const void *key, Size keysize)
@@ -190,10 +215,17 @@ entry_cmp(const void *a, const void *b)
 }
 
 /*
- * learning_delta_flush writes every pending delta of one target with one
+ * learning_delta_flush writes the pending deltas of one target with one
  * execution of its SQL, then forgets them.  Entries of different live
  * subtransactions for one key are merged; keys whose deltas cancel out are
- * skipped.
+ * skipped.  Inside a subtransaction the written entries are remembered, so
+ * that a rollback to the savepoint (which undoes the write) returns those of
+ * live ancestors to pending.
+ *
+ * The write runs as the bootstrap superuser: at commit the session may be an
+ * unprivileged role (PostgREST's SET LOCAL ROLE) with no right to the
+ * counter tables; the rows written are derived from rows the role was
+ * allowed to write.  An error aborts the transaction, which restores the user.
  */
 void
 learning_delta_flush(DeltaTarget *target)
@@ -211,6 +243,8 @@ learning_delta_flush(DeltaTarget *target)
 	Oid		   *argtypes;
 	int			i, j;
 	int			ret;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
@@ -266,11 +300,23 @@ learning_delta_flush(DeltaTarget *target)
 	{
 		char	   *data = entries[i]->key.data;
 
+		if (IsSubTransaction())
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+			WrittenDelta *w = palloc(sizeof(WrittenDelta));
+
+			memcpy(&w->entry, entries[i], sizeof(DeltaEntry));
+			w->written_subid = GetCurrentSubTransactionId();
+			written = lappend(written, w);	/* keeps the key's data */
+			MemoryContextSwitchTo(old);
+		}
 		hash_search(pending, &entries[i]->key, HASH_REMOVE, NULL);
-		pfree(data);
+		if (!IsSubTransaction())
+			pfree(data);
 	}
 	if (nrows == 0)
 		return;
+	flushed_in_xact = true;
 
 	params = palloc(sizeof(Datum) * nparams);
 	argtypes = palloc(sizeof(Oid) * nparams);
@@ -288,23 +334,17 @@ learning_delta_flush(DeltaTarget *target)
 	params[nparams - 1] = Int16GetDatum((int16) (LEARNING_BACKEND_NUMBER % LEARNING_SHARDS));
 	argtypes[nparams - 1] = INT2OID;
 
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "learning: SPI_connect failed");
-	if (target->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(target->sql, nparams, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "learning: preparing the %s flush failed: %s",
-				 target->name, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "learning: SPI_keepplan failed");
-		target->plan = plan;
-	}
-	ret = SPI_execute_plan(target->plan, params, NULL, false, 0);
+	ret = SPI_execute_plan(learning_saved_plan(&target->plan, target->sql, nparams, argtypes),
+						   params, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "learning: %s flush failed: %s", target->name, SPI_result_code_string(ret));
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /* learning_deltas_flush_all flushes the pending deltas of every target. */
@@ -313,8 +353,23 @@ learning_deltas_flush_all(void)
 {
 	int			i;
 
+	if (pending == NULL || hash_get_num_entries(pending) == 0)
+		return;
 	for (i = 0; i < ntargets; i++)
 		learning_delta_flush(registered_targets[i]);
+}
+
+/*
+ * learning_deltas_before_read flushes the pending deltas for a reader of the
+ * counter tables and tells it whether to read with a new snapshot (SPI
+ * read_only = false): after a flush in this transaction, the snapshot of the
+ * query that called the reader may not see the rows it wrote.
+ */
+bool
+learning_deltas_before_read(void)
+{
+	learning_deltas_flush_all();
+	return flushed_in_xact;
 }
 
 /*
@@ -343,27 +398,52 @@ learning_deltas_xact_callback(int event)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			pending = NULL;
+			written = NIL;
+			flushed_in_xact = false;
 			break;
 		default:
 			break;
 	}
 }
 
-/* learning_deltas_subxact_abort drops what an aborted subtransaction added. */
+/*
+ * learning_deltas_subxact_abort drops what an aborted subtransaction added,
+ * and returns to pending the ancestors' deltas it had written (the abort
+ * undoes that write).
+ */
 void
 learning_deltas_subxact_abort(SubTransactionId mySubid)
 {
 	HASH_SEQ_STATUS seq;
 	DeltaEntry *entry;
+	List	   *kept = NIL;
+	ListCell   *lc;
+	MemoryContext old;
 
-	if (pending == NULL)
-		return;
-	hash_seq_init(&seq, pending);
-	while ((entry = hash_seq_search(&seq)) != NULL)
+	if (pending != NULL)
 	{
-		if (entry->key.subid == mySubid)
-			hash_search(pending, &entry->key, HASH_REMOVE, NULL);
+		hash_seq_init(&seq, pending);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+		{
+			if (entry->key.subid == mySubid)
+				hash_search(pending, &entry->key, HASH_REMOVE, NULL);
+		}
 	}
+	if (written == NIL)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	foreach(lc, written)
+	{
+		WrittenDelta *w = lfirst(lc);
+
+		if (w->written_subid != mySubid)
+			kept = lappend(kept, w);
+		else if (w->entry.key.subid != mySubid)
+			delta_enter(&w->entry.key, w->entry.values, LEARNING_DELTA_MAX_VALUES, 1.0);
+	}
+	list_free(written);
+	written = kept;
+	MemoryContextSwitchTo(old);
 }
 
 /* learning_deltas_subxact_commit hands a committed subtransaction's deltas to its parent. */
@@ -375,6 +455,7 @@ learning_deltas_subxact_commit(SubTransactionId mySubid, SubTransactionId parent
 	List	   *moved = NIL;
 	ListCell   *lc;
 
+	relabel_written(mySubid, parentSubid);
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
 	hash_seq_init(&seq, pending);
@@ -396,4 +477,33 @@ learning_deltas_subxact_commit(SubTransactionId mySubid, SubTransactionId parent
 		copy->key.subid = parentSubid;
 		delta_enter(&copy->key, copy->values, LEARNING_DELTA_MAX_VALUES, 1.0);
 	}
+}
+
+/* relabel_written hands the written deltas of a committed subtransaction to its parent. */
+static void
+relabel_written(SubTransactionId mySubid, SubTransactionId parentSubid)
+{
+	ListCell   *lc;
+
+	foreach(lc, written)
+	{
+		WrittenDelta *w = lfirst(lc);
+
+		if (w->written_subid == mySubid)
+			w->written_subid = parentSubid;
+		if (w->entry.key.subid == mySubid)
+			w->entry.key.subid = parentSubid;
+	}
+	/* written by the top level: nothing can undo them but the whole abort */
+	if (parentSubid == TopSubTransactionId)
+		written = NIL;
+}
+
+/* SQL: learning.flush_pending_deltas() -- writes this transaction's pending counters now. */
+PG_FUNCTION_INFO_V1(learning_flush_pending_deltas);
+Datum
+learning_flush_pending_deltas(PG_FUNCTION_ARGS)
+{
+	learning_deltas_flush_all();
+	PG_RETURN_VOID();
 }

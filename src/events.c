@@ -90,6 +90,10 @@ typedef struct PendingEvent
 
 /* Both lists live in TopTransactionContext and are dropped at transaction end. */
 static List *statement_events = NIL;
+
+/* Saved plans of the commit-time statements. */
+static SPIPlanPtr metrics_plan = NULL;
+static SPIPlanPtr outbox_insert_plan = NULL;
 static List *pending_events = NIL;
 static StatementEvent *last_statement_event = NULL;
 
@@ -117,16 +121,13 @@ check_event_type(const char *event_type)
 }
 
 /*
- * learning_event_emit adds an event to the transaction's outbox and returns
- * how many events the transaction holds for that tenant.
+ * learning_event_emit adds an event to the transaction's outbox.
  */
-int
+void
 learning_event_emit(const char *tenant_id, const char *event_type, const char *payload_json)
 {
 	MemoryContext old;
 	PendingEvent *e;
-	ListCell   *lc;
-	int			n = 0;
 
 	learning_check_tenant_id(tenant_id);
 	check_event_type(event_type);
@@ -138,10 +139,6 @@ learning_event_emit(const char *tenant_id, const char *event_type, const char *p
 	e->subid = GetCurrentSubTransactionId();
 	pending_events = lappend(pending_events, e);
 	MemoryContextSwitchTo(old);
-	foreach(lc, pending_events)
-		if (strcmp(((PendingEvent *) lfirst(lc))->tenant_id, tenant_id) == 0)
-			n++;
-	return n;
 }
 
 /*
@@ -278,12 +275,14 @@ append_metrics(StringInfo buf, const char *tenant_id)
 
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = DateADTGetDatum(today);
-	if (SPI_execute_with_args("SELECT coalesce(sum(actions), 0)::float8, coalesce(sum(positive), 0)::float8, "
-							  "       coalesce(sum(negative), 0)::float8, coalesce(sum(pending), 0)::float8, "
-							  "       coalesce(sum(expired), 0)::float8, coalesce(sum(ambiguous), 0)::float8, "
-							  "       coalesce(sum(feedback_count), 0)::float8 "
-							  "  FROM learning.daily_totals WHERE tenant_id = $1 AND day = $2",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(learning_saved_plan(&metrics_plan,
+											 "SELECT coalesce(sum(actions), 0)::float8, coalesce(sum(positive), 0)::float8, "
+											 "       coalesce(sum(negative), 0)::float8, coalesce(sum(pending), 0)::float8, "
+											 "       coalesce(sum(expired), 0)::float8, coalesce(sum(ambiguous), 0)::float8, "
+											 "       coalesce(sum(feedback_count), 0)::float8 "
+											 "  FROM learning.daily_totals WHERE tenant_id = $1 AND day = $2",
+											 2, argtypes),
+						 values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "learning: reading today's counters failed");
 	for (i = 0; i < 7; i++)
 	{
@@ -316,8 +315,8 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 	int			n = list_length(events);
 	Datum	   *types = palloc(sizeof(Datum) * n);
 	Datum	   *payloads = palloc(sizeof(Datum) * n);
-	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
+	Datum		values[4];
 	ListCell   *lc;
 	int			i = 0;
 	int			ret;
@@ -342,18 +341,43 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(payloads, n, TEXTOID, -1, false, TYPALIGN_INT));
-	ret = SPI_execute_with_args(
-								"WITH ins AS (INSERT INTO learning.events (tenant_id, event_type, payload) "
-								"             SELECT $1, u.t, u.p::jsonb "
-								"               FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) "
-								"                    WITH ORDINALITY AS u(t, p, i) ORDER BY u.i "
-								"             RETURNING id, event_type, payload) "
-								"SELECT id, event_type, CASE WHEN pg_catalog.jsonb_typeof(payload->'count') = 'number' "
-								"                       THEN (payload->>'count')::bigint ELSE 1 END "
-								"  FROM ins ORDER BY id",
-								3, argtypes, values, NULL, false, 0);
+	values[3] = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
+
+	/*
+	 * One statement writes the events and queues them for the relay: one row
+	 * per event and matching enabled webhook (src/relay.c), and one per event
+	 * for the SSE publisher when the tenant has a channel and publishing is
+	 * on.  Queueing in the same transaction as the events means the relay
+	 * never depends on ids committing in order.
+	 */
+	ret = SPI_execute_plan(learning_saved_plan(&outbox_insert_plan,
+											   "WITH ins AS (INSERT INTO learning.events (tenant_id, event_type, payload) "
+											   "             SELECT $1, u.t, u.p::jsonb "
+											   "               FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) "
+											   "                    WITH ORDINALITY AS u(t, p, i) ORDER BY u.i "
+											   "             RETURNING id, event_type, payload), "
+											   "queued AS (INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id) "
+											   "             SELECT $1, w.id, i.id FROM ins i JOIN learning.webhooks w "
+											   "                 ON w.enabled AND (w.tenant_id = $1 OR w.tenant_id = '*') "
+											   "                AND (w.event_types IS NULL OR i.event_type = ANY (w.event_types)) "
+											   "             UNION ALL "
+											   "             SELECT $1, 0, i.id FROM ins i "
+											   "              WHERE $4 AND EXISTS (SELECT 1 FROM learning.sse_channels c WHERE c.tenant_id = $1) "
+											   "             RETURNING 1) "
+											   "SELECT id, event_type, CASE WHEN pg_catalog.jsonb_typeof(payload->'count') = 'number' "
+											   "                       THEN (payload->>'count')::bigint ELSE 1 END, "
+											   "       (SELECT pg_catalog.count(*) FROM queued) "
+											   "  FROM ins ORDER BY id",
+											   4, argtypes),
+						   values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != (uint64) n)
 		elog(ERROR, "learning: writing the outbox failed: %s", SPI_result_code_string(ret));
+	{
+		bool		isnull;
+
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)) > 0)
+			learning_relay_wake_at_commit();
+	}
 	if (!notify)
 		return;
 
@@ -545,8 +569,18 @@ learning_emit_event(PG_FUNCTION_ARGS)
 
 		payload = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 	}
-	PG_RETURN_INT64(learning_event_emit(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-										text_to_cstring(PG_GETARG_TEXT_PP(1)), payload));
+	{
+		char	   *tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		ListCell   *lc;
+		int64		n = 0;
+
+		learning_event_emit(tenant_id, text_to_cstring(PG_GETARG_TEXT_PP(1)), payload);
+		/* how many events the transaction holds for the tenant (counted here, off the row path) */
+		foreach(lc, pending_events)
+			if (strcmp(((PendingEvent *) lfirst(lc))->tenant_id, tenant_id) == 0)
+				n++;
+		PG_RETURN_INT64(n);
+	}
 }
 
 /*

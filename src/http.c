@@ -77,6 +77,10 @@ learning_http_url_problem(const char *url)
 	char	   *host = NULL;
 	const char *problem = NULL;
 
+	for (const char *c = url; *c; c++)
+		if ((unsigned char) *c <= ' ' || *c == 0x7f)
+			return "it contains a space or a control character";
+
 	learning_http_init();
 	h = curl_url();
 	if (h == NULL)
@@ -205,8 +209,13 @@ learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 #define SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
 	SETOPT(CURLOPT_URL, post->url);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85: the _STR options; the others are deprecated */
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	SETOPT(CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SETOPT(CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
 	SETOPT(CURLOPT_TIMEOUT_MS, timeout_ms);

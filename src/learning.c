@@ -22,6 +22,7 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -202,4 +203,27 @@ learning_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		learning_deltas_subxact_commit(mySubid, parentSubid);
 		learning_events_subxact_commit(mySubid, parentSubid);
 	}
+}
+
+/*
+ * learning_saved_plan returns the plan cached in *cache, preparing and
+ * keeping it for the life of the backend on first use.  Every statement the
+ * C code runs on a hot path (record, resolve, commit) goes through here, so
+ * it is parsed and planned once per backend, not once per call.  Call inside
+ * SPI_connect.
+ */
+SPIPlanPtr
+learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "learning: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "learning: SPI_keepplan failed");
+		*cache = plan;
+	}
+	return *cache;
 }

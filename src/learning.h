@@ -15,6 +15,7 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/date.h"
 #include "utils/timestamp.h"
@@ -28,6 +29,7 @@
 extern bool learning_enabled;
 
 /* learning.c */
+extern SPIPlanPtr learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern bool learning_preloaded;
 /* job intervals, in milliseconds */
 extern int	learning_immediate_signals_interval;
@@ -72,13 +74,14 @@ typedef struct DeltaTarget
 	int			nkeys;			/* key columns, passed as text[] $1..$nkeys */
 	int			nvalues;		/* values, passed as float8[] after the keys */
 	const char *sql;			/* the flush; the last parameter is the shard (int2) */
-	void	   *plan;			/* SPIPlanPtr, prepared on first flush */
+	SPIPlanPtr	plan;			/* prepared on first flush */
 } DeltaTarget;
 
 extern void learning_delta_add(DeltaTarget *target, const char *const *keys,
 							   const double *values, double sign);
 extern void learning_delta_flush(DeltaTarget *target);
 extern void learning_deltas_flush_all(void);
+extern bool learning_deltas_before_read(void);
 extern void learning_deltas_xact_callback(int event);
 extern void learning_deltas_subxact_abort(SubTransactionId mySubid);
 extern void learning_deltas_subxact_commit(SubTransactionId mySubid,
@@ -88,9 +91,12 @@ extern void learning_deltas_subxact_commit(SubTransactionId mySubid,
 extern const char *learning_tenant_time_zone(const char *tenant_id);
 extern DateADT learning_local_day(const char *time_zone, TimestampTz ts);
 
+/* relay.c: wake this database's relay when the transaction commits. */
+extern void learning_relay_wake_at_commit(void);
+
 /* events.c: the outbox, one NOTIFY per tenant per committed transaction. */
 extern int	learning_event_retention;
-extern int	learning_event_emit(const char *tenant_id, const char *event_type, const char *payload_json);
+extern void learning_event_emit(const char *tenant_id, const char *event_type, const char *payload_json);
 extern StringInfo learning_event_row(const char *tenant_id, const char *event_type, const char *status);
 extern void learning_events_statement_end(void);
 extern void learning_events_xact_callback(int event);

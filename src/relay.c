@@ -202,7 +202,8 @@ learning_relay_main(Datum main_arg)
 				{
 					/* What a previous relay process had in flight is due again. */
 					relay_begin("relay: release claims");
-					SPI_execute("SELECT learning.relay_release_claims()", false, 0);
+					if (SPI_execute("SELECT learning.relay_release_claims()", false, 0) != SPI_OK_SELECT)
+						elog(ERROR, "learning.relay_release_claims failed");
 					relay_commit();
 					first = false;
 				}
@@ -762,8 +763,8 @@ relay_drop_claimed(void)
 }
 
 /*
- * learning_relay_wake_sql: learning.relay_wake(), called by the enqueueing
- * trigger, makes the commit of the current transaction wake the relay of
+ * learning_relay_wake_sql: learning.relay_wake(), called when the outbox
+ * write queued deliveries (events.c), makes the commit of the current transaction wake the relay of
  * this database, so that a delivery starts without waiting for the next poll
  * (learning.relay_poll_interval remains the fallback, e.g. without
  * shared_preload_libraries or after PREPARE TRANSACTION).
@@ -771,13 +772,20 @@ relay_drop_claimed(void)
 Datum
 learning_relay_wake_sql(PG_FUNCTION_ARGS)
 {
+	learning_relay_wake_at_commit();
+	PG_RETURN_VOID();
+}
+
+/* learning_relay_wake_at_commit: the C side of learning.relay_wake() (events.c calls it). */
+void
+learning_relay_wake_at_commit(void)
+{
 	if (!wake_callback_registered)
 	{
 		RegisterXactCallback(relay_wake_xact_callback, NULL);
 		wake_callback_registered = true;
 	}
 	wake_at_commit = true;
-	PG_RETURN_VOID();
 }
 
 /*

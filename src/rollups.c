@@ -23,7 +23,15 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -158,6 +166,17 @@ static void outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, b
 static void feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign);
 static void note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type);
 
+/* attnum_of is the attribute number of a column of rel (elog when missing). */
+static AttrNumber
+attnum_of(Relation rel, const char *column)
+{
+	AttrNumber	attno = (AttrNumber) SPI_fnumber(RelationGetDescr(rel), column);
+
+	if (attno <= 0)
+		elog(ERROR, "learning: column \"%s\" not found", column);
+	return attno;
+}
+
 /*
  * zone_for returns the time zone of a tenant (UTC unless set), read once per
  * statement.  A time zone change rebuilds the tenant's rollups under a lock
@@ -170,8 +189,6 @@ zone_for(const char *tenant_id)
 	ListCell   *lc;
 	TenantZone *z;
 	MemoryContext old;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
 	char	   *zone = NULL;
 
 	if (tenant_zones_lxid != LEARNING_LXID || tenant_zones_cid != GetCurrentCommandId(false))
@@ -187,22 +204,43 @@ zone_for(const char *tenant_id)
 			return z;
 	}
 
-	values[0] = CStringGetTextDatum(tenant_id);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
-	if (SPI_execute_with_args("SELECT time_zone FROM learning.tenant_settings WHERE tenant_id = $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "learning: reading the tenant's time zone failed");
+	/*
+	 * One primary-key probe of learning.tenant_settings, straight through its
+	 * index: this runs for every statement that writes outcomes or feedback,
+	 * where a planned query cost more than the rest of the rollup work.
+	 */
+	{
+		Oid			nsp = get_namespace_oid("learning", false);
+		Relation	rel = table_open(get_relname_relid("tenant_settings", nsp), AccessShareLock);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(tenant_id));
+		scan = systable_beginscan(rel, get_relname_relid("tenant_settings_pkey", nsp), true,
+								  GetActiveSnapshot(), 1, &key);
+		tup = systable_getnext(scan);
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		if (HeapTupleIsValid(tup))
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tup, attnum_of(rel, "time_zone"), RelationGetDescr(rel), &isnull);
+
+			if (!isnull)
+				zone = TextDatumGetCString(d);
+		}
+		MemoryContextSwitchTo(old);
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	if (SPI_processed == 1)
-		zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	z = palloc(sizeof(TenantZone));
 	z->tenant_id = pstrdup(tenant_id);
 	z->time_zone = pstrdup(zone != NULL ? zone : "UTC");
 	z->zone_text = cstring_to_text(z->time_zone);
 	tenant_zones = lappend(tenant_zones, z);
 	MemoryContextSwitchTo(old);
-	SPI_finish();
 	return z;
 }
 
@@ -523,20 +561,15 @@ learning_feedback_rollup(PG_FUNCTION_ARGS)
 }
 
 /*
- * learning_rollup_flush: AFTER STATEMENT trigger on both tables.  Writes the
- * rollup deltas, always in the same table order (conversation days, daily
- * totals, outcome rollups, feedback rollups), and closes the statement's
- * outbox events.
+ * learning_rollup_flush: AFTER STATEMENT trigger on both tables.  Closes the
+ * statement's outbox events; the rollup deltas themselves are written at
+ * commit (deltas.c).
  */
 Datum
 learning_rollup_flush(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "learning_rollup_flush must be called as a trigger");
-	learning_delta_flush(&conversation_days_target);
-	learning_delta_flush(&daily_totals_target);
-	learning_delta_flush(&outcome_rollups_target);
-	learning_delta_flush(&feedback_rollups_target);
 	learning_events_statement_end();
 	return PointerGetDatum(NULL);
 }

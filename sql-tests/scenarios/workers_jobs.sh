@@ -108,7 +108,7 @@ tap_ok $? "learning.enabled back on: all five jobs run again"
 
 # --- job history is bounded by learning.job_history_retention -------------
 q $P wa "INSERT INTO learning.job_runs (job_name, started_at, finished_at, status, run_by)
-         VALUES ('calibration_check', now() - interval '2 hours', now() - interval '2 hours', 'succeeded', 'run_job')" >/dev/null
+         VALUES ('calibration_check', now() - interval '2 hours', now() - interval '2 hours', 'succeeded', 'scheduler')" >/dev/null
 q $P postgres "ALTER SYSTEM SET learning.job_history_retention = '1min'" >/dev/null
 q $P postgres "SELECT pg_reload_conf()" >/dev/null
 wait_for $P wa "SELECT count(*) = 0 FROM learning.job_runs WHERE started_at < now() - interval '1 minute'" 5

@@ -128,6 +128,9 @@ CREATE FUNCTION learning.resolve_outcome(
 DECLARE
     r learning.outcome_records;
     current_status text;
+    -- a parameter, not a literal: a generic plan then cannot pick the partial
+    -- pending index (every pending outcome of the tenant) over the primary key
+    pending_status text := 'pending';
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     PERFORM learning.check_required('outcome_id', outcome_id IS NULL);
@@ -152,7 +155,7 @@ BEGIN
            resolved_at = pg_catalog.now()
      WHERE o.tenant_id = resolve_outcome.tenant_id
        AND o.id = resolve_outcome.outcome_id
-       AND o.status = 'pending'
+       AND o.status = pending_status
     RETURNING o.* INTO r;
     IF FOUND THEN
         RETURN r;

@@ -7,13 +7,14 @@ CREATE FUNCTION learning.outcome_calibrate() RETURNS trigger
 COMMENT ON FUNCTION learning.outcome_calibrate() IS
     'AFTER ROW trigger: adds a resolved outcome (or removes a deleted one) to its pending calibration bin sums';
 
-CREATE FUNCTION learning.outcome_calibrate_flush() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'learning_outcome_calibrate_flush';
-COMMENT ON FUNCTION learning.outcome_calibrate_flush() IS
-    'AFTER STATEMENT trigger: writes the statement''s pending calibration sums with one upsert into this backend''s shard rows';
+CREATE FUNCTION learning.flush_pending_deltas() RETURNS void
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_flush_pending_deltas';
+COMMENT ON FUNCTION learning.flush_pending_deltas() IS
+    'Writes the calibration and rollup counters this transaction has gathered so far (they are otherwise written at commit)';
 
 -- Every path that resolves an outcome passes here: resolve_outcome, the jobs,
--- a plain UPDATE, an INSERT of an already resolved row, a DELETE.
+-- a plain UPDATE, an INSERT of an already resolved row, a DELETE.  The sums
+-- gathered by the row triggers are written at commit (src/deltas.c).
 CREATE TRIGGER outcome_records_calibrate_insert
     AFTER INSERT ON learning.outcome_records
     FOR EACH ROW WHEN (NEW.status <> 'pending') EXECUTE FUNCTION learning.outcome_calibrate();
@@ -23,15 +24,13 @@ CREATE TRIGGER outcome_records_calibrate_update
 CREATE TRIGGER outcome_records_calibrate_delete
     AFTER DELETE ON learning.outcome_records
     FOR EACH ROW WHEN (OLD.status <> 'pending') EXECUTE FUNCTION learning.outcome_calibrate();
-CREATE TRIGGER outcome_records_calibrate_flush
-    AFTER INSERT OR UPDATE OR DELETE ON learning.outcome_records
-    FOR EACH STATEMENT EXECUTE FUNCTION learning.outcome_calibrate_flush();
 
 -- TRUNCATE of the outcomes empties the bins too, so they never disagree.
 CREATE FUNCTION learning.outcome_records_truncated() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM learning.flush_pending_deltas();
     TRUNCATE learning.calibration_bins;
     RETURN NULL;
 END $$;

@@ -161,12 +161,15 @@ CREATE TRIGGER feedback_entries_rollup_flush
 -- time zone change, or to repair).  Writers of the outcome and feedback
 -- tables wait while it runs.
 CREATE FUNCTION learning.rebuild_rollups(tenant_id text) RETURNS void
-    LANGUAGE plpgsql VOLATILE AS $$
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tz text;
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     LOCK TABLE learning.outcome_records, learning.feedback_entries IN SHARE MODE;
+    -- this transaction's own counters first, or the commit would add them again
+    PERFORM learning.flush_pending_deltas();
     tz := learning.tenant_time_zone(tenant_id);
     DELETE FROM learning.outcome_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id;
     DELETE FROM learning.daily_totals r WHERE r.tenant_id = rebuild_rollups.tenant_id;
@@ -222,7 +225,8 @@ COMMENT ON FUNCTION learning.rebuild_rollups(text) IS
 
 -- A tenant's days follow its time zone: a change rebuilds its rollups.
 CREATE FUNCTION learning.tenant_settings_rollups() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND NEW.time_zone IS DISTINCT FROM 'UTC'
        OR TG_OP = 'UPDATE' AND NEW.time_zone IS DISTINCT FROM OLD.time_zone THEN
@@ -238,8 +242,10 @@ CREATE TRIGGER tenant_settings_rollups
 
 -- TRUNCATE of the raw tables empties their rollups too.
 CREATE FUNCTION learning.rollups_truncated() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM learning.flush_pending_deltas();
     IF TG_TABLE_NAME = 'outcome_records' THEN
         TRUNCATE learning.outcome_rollups;
     ELSE

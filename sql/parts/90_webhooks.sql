@@ -2,8 +2,8 @@
 -- Section: the event relay (SPEC section 7): webhooks and the SSE feed
 --
 -- Every outbox event (learning.events) that a webhook or the SSE feed wants
--- becomes one row of learning.relay_queue, written by a statement trigger in
--- the transaction that inserted the event: a delivery exists exactly when its
+-- becomes one row of learning.relay_queue, written with the events at commit
+-- by the same statement (src/events.c): a delivery exists exactly when its
 -- event committed, whatever order identity ids commit in.  The relay worker
 -- (src/relay.c) claims due rows with FOR UPDATE SKIP LOCKED in a short
 -- transaction, POSTs them with no transaction open, and records every attempt
@@ -80,7 +80,8 @@ COMMENT ON TABLE learning.sse_channels IS
     'Per-tenant unguessable nchan channel id of the SSE feed; only tenants with a row get their events published';
 
 -- random_key: 64 hex digits (244 random bits from two gen_random_uuid values).
-CREATE FUNCTION learning.random_key() RETURNS text LANGUAGE sql VOLATILE AS $$
+CREATE FUNCTION learning.random_key() RETURNS text LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.translate(pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', '')
 $$;
 COMMENT ON FUNCTION learning.random_key() IS
@@ -88,7 +89,8 @@ COMMENT ON FUNCTION learning.random_key() IS
 
 CREATE FUNCTION learning.create_webhook(url text, events text[] DEFAULT NULL, tenant_id text DEFAULT NULL,
                                         secret text DEFAULT NULL)
-    RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS bigint LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     known text[] := ARRAY['outcome_recorded', 'outcome_resolved', 'feedback_recorded',
                           'calibration_adjusted', 'job_completed'];
@@ -125,7 +127,8 @@ COMMENT ON FUNCTION learning.create_webhook(text, text[], text, text) IS
     'Subscribes an http(s) URL to event types (NULL: all) of one tenant (NULL or ''*'': all tenants, stored as ''*''); a NULL secret is generated (read it from learning.webhooks); returns the webhook id';
 
 CREATE FUNCTION learning.set_webhook_enabled(webhook_id bigint, enabled boolean) RETURNS boolean
-    LANGUAGE plpgsql VOLATILE AS $$
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE learning.webhooks w SET enabled = set_webhook_enabled.enabled WHERE w.id = webhook_id;
     IF NOT FOUND THEN
@@ -139,7 +142,8 @@ END $$;
 COMMENT ON FUNCTION learning.set_webhook_enabled(bigint, boolean) IS
     'Disables (false) or enables (true) a webhook: events of its disabled time are not sent to it, its unfinished deliveries wait; P0002 when unknown';
 
-CREATE FUNCTION learning.drop_webhook(webhook_id bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION learning.drop_webhook(webhook_id bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM learning.webhooks w WHERE w.id = webhook_id;
     IF NOT FOUND THEN
@@ -152,7 +156,8 @@ COMMENT ON FUNCTION learning.drop_webhook(bigint) IS
     'Deletes a webhook and its unfinished deliveries (its delivery log stays until retention); false when unknown';
 
 CREATE FUNCTION learning.retry_dead_deliveries(webhook_id bigint DEFAULT NULL) RETURNS bigint
-    LANGUAGE sql VOLATILE AS $$
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     WITH r AS (
         UPDATE learning.relay_queue q
            SET state = 'pending', attempts = 0, next_attempt_at = pg_catalog.now(), claimed_at = NULL
@@ -183,7 +188,8 @@ COMMENT ON VIEW learning.webhook_status IS
 
 -- SSE channels ---------------------------------------------------------------
 
-CREATE FUNCTION learning.sse_channel(tenant_id text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION learning.sse_channel(tenant_id text) RETURNS text LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     key text;
 BEGIN
@@ -200,7 +206,8 @@ END $$;
 COMMENT ON FUNCTION learning.sse_channel(text) IS
     'The tenant''s unguessable nchan channel id, created on first use; the relay publishes the tenant''s events to it from then on';
 
-CREATE FUNCTION learning.rotate_sse_channel(tenant_id text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION learning.rotate_sse_channel(tenant_id text) RETURNS text LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     key text := learning.random_key();
 BEGIN
@@ -257,37 +264,10 @@ CREATE POLICY sse_channels_sql_api ON learning.sse_channels FOR ALL TO learning_
 CREATE FUNCTION learning.relay_wake() RETURNS void
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_relay_wake_sql';
 COMMENT ON FUNCTION learning.relay_wake() IS
-    'Makes the commit of the current transaction wake the database''s relay worker (called by learning.relay_enqueue)';
+    'Makes the commit of the current transaction wake the database''s relay worker (the outbox write calls it when it queues deliveries)';
 
-CREATE FUNCTION learning.relay_enqueue() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n1 bigint;
-    n2 bigint := 0;
-BEGIN
-    INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id)
-    SELECT n.tenant_id, w.id, n.id
-      FROM new_events n
-      JOIN learning.webhooks w
-        ON w.enabled AND (w.tenant_id = n.tenant_id OR w.tenant_id = '*')
-       AND (w.event_types IS NULL OR n.event_type = ANY (w.event_types));
-    GET DIAGNOSTICS n1 = ROW_COUNT;
-    IF coalesce(current_setting('learning.sse_publish_url', true), '') <> '' THEN
-        INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id)
-        SELECT n.tenant_id, 0, n.id
-          FROM new_events n JOIN learning.sse_channels c ON c.tenant_id = n.tenant_id;
-        GET DIAGNOSTICS n2 = ROW_COUNT;
-    END IF;
-    IF n1 + n2 > 0 THEN
-        PERFORM learning.relay_wake();
-    END IF;
-    RETURN NULL;
-END $$;
-COMMENT ON FUNCTION learning.relay_enqueue() IS
-    'Statement trigger on learning.events: one relay_queue row per new event and matching enabled webhook, and per event of a tenant with an SSE channel';
-
-CREATE TRIGGER relay_enqueue AFTER INSERT ON learning.events
-    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION learning.relay_enqueue();
+-- The queue rows are written by the same statement that writes the events at
+-- commit (src/events.c), not by a trigger on learning.events.
 
 -- What the relay worker runs ------------------------------------------------
 
@@ -295,7 +275,8 @@ CREATE FUNCTION learning.relay_claim(max_rows integer, full_webhooks bigint[], b
                                      busy_counts integer[], per_webhook integer, lease interval, sse_url text)
     RETURNS TABLE (tenant_id text, webhook_id bigint, event_id bigint, attempt integer,
                    url text, secret text, body text)
-    LANGUAGE plpgsql VOLATILE AS $$
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN QUERY
     WITH due AS (
@@ -336,7 +317,8 @@ COMMENT ON FUNCTION learning.relay_claim(integer, bigint[], bigint[], integer[],
     'Relay worker: leases due deliveries (skipping webhooks at their in-flight limit) and returns URL, secret and JSON body of each';
 
 CREATE FUNCTION learning.relay_record(results jsonb, max_attempts integer, retry_base interval)
-    RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+    RETURNS bigint LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 -- plpgsql, not sql: its plan is prepared once per relay process
 DECLARE
     n bigint;
@@ -375,7 +357,8 @@ END $$;
 COMMENT ON FUNCTION learning.relay_record(jsonb, integer, interval) IS
     'Relay worker: logs attempts (a JSON array of results), deletes delivered deliveries, reschedules failed ones with exponential backoff, marks exhausted ones dead';
 
-CREATE FUNCTION learning.relay_release_claims() RETURNS bigint LANGUAGE sql VOLATILE AS $$
+CREATE FUNCTION learning.relay_release_claims() RETURNS bigint LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
     WITH r AS (
         UPDATE learning.relay_queue q SET claimed_at = NULL, next_attempt_at = pg_catalog.now()
          WHERE q.claimed_at IS NOT NULL AND q.state = 'pending'
@@ -387,7 +370,8 @@ COMMENT ON FUNCTION learning.relay_release_claims() IS
     'Relay worker start: deliveries a previous relay process had in flight are due again now (at-least-once after a crash)';
 
 CREATE FUNCTION learning.relay_maintain(retention interval, sse_on boolean) RETURNS bigint
-    LANGUAGE plpgsql VOLATILE AS $$
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint := 0;
     m bigint;
