@@ -185,30 +185,6 @@ pending_add(const char *tenant_id, const char *action_type, int bin,
  * ----------------------------------------------------------------
  */
 
-/* tuple_text returns a text column of a tuple as a C string, or NULL. */
-static char *
-tuple_text(HeapTuple tuple, TupleDesc desc, const char *column)
-{
-	int			attno = SPI_fnumber(desc, column);
-
-	if (attno <= 0)
-		elog(ERROR, "learning: column \"%s\" not found", column);
-	return SPI_getvalue(tuple, desc, attno);
-}
-
-/* tuple_float8 returns a float8 column of a tuple; *isnull tells NULL. */
-static double
-tuple_float8(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
-{
-	int			attno = SPI_fnumber(desc, column);
-	Datum		d;
-
-	if (attno <= 0)
-		elog(ERROR, "learning: column \"%s\" not found", column);
-	d = SPI_getbinval(tuple, desc, attno, isnull);
-	return *isnull ? 0.0 : DatumGetFloat8(d);
-}
-
 /*
  * learning_outcome_calibrate: AFTER ROW trigger.  A row that became resolved
  * (UPDATE), was inserted resolved (INSERT) or a resolved row that is deleted
@@ -240,12 +216,12 @@ learning_outcome_calibrate(PG_FUNCTION_ARGS)
 			sign = -1.0;
 	}
 
-	status = tuple_text(tuple, desc, "status");
-	p = tuple_float8(tuple, desc, "predicted_confidence", &pnull);
-	score = tuple_float8(tuple, desc, "outcome_score", &snull);
+	status = learning_tuple_text(tuple, desc, "status");
+	p = DatumGetFloat8(learning_tuple_datum(tuple, desc, "predicted_confidence", &pnull));
+	score = DatumGetFloat8(learning_tuple_datum(tuple, desc, "outcome_score", &snull));
 	if (!pnull && outcome_value(status, snull, score, &o))
-		pending_add(tuple_text(tuple, desc, "tenant_id"),
-					tuple_text(tuple, desc, "action_type"),
+		pending_add(learning_tuple_text(tuple, desc, "tenant_id"),
+					learning_tuple_text(tuple, desc, "action_type"),
 					bin_of(p), p, o, sign);
 
 	return PointerGetDatum(NULL);

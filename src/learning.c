@@ -227,3 +227,31 @@ learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes
 	}
 	return *cache;
 }
+
+/*
+ * learning_attnum is the attribute number of a column (elog when missing:
+ * the extension's own tables always have it).
+ */
+int
+learning_attnum(TupleDesc desc, const char *column)
+{
+	int			attno = SPI_fnumber(desc, column);
+
+	if (attno <= 0)
+		elog(ERROR, "learning: column \"%s\" not found", column);
+	return attno;
+}
+
+/* learning_tuple_text returns a column of a tuple as text (a C string), or NULL. */
+char *
+learning_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column)
+{
+	return SPI_getvalue(tuple, desc, learning_attnum(desc, column));
+}
+
+/* learning_tuple_datum returns a column of a tuple; *isnull tells NULL. */
+Datum
+learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	return SPI_getbinval(tuple, desc, learning_attnum(desc, column), isnull);
+}

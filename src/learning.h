@@ -30,6 +30,9 @@ extern bool learning_enabled;
 
 /* learning.c */
 extern SPIPlanPtr learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
+extern int	learning_attnum(TupleDesc desc, const char *column);
+extern char *learning_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column);
+extern Datum learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
 extern bool learning_preloaded;
 /* job intervals, in milliseconds */
 extern int	learning_immediate_signals_interval;

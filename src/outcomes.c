@@ -48,26 +48,16 @@ typedef struct GuardColumns
 	int			id;
 } GuardColumns;
 
-static int
-column_number(TupleDesc desc, const char *name)
-{
-	int			attno = SPI_fnumber(desc, name);
-
-	if (attno <= 0)
-		elog(ERROR, "learning: column \"%s\" not found", name);
-	return attno;
-}
-
 static void
 guard_columns(TupleDesc desc, GuardColumns *c)
 {
-	c->status = column_number(desc, "status");
-	c->outcome_score = column_number(desc, "outcome_score");
-	c->resolved_at = column_number(desc, "resolved_at");
-	c->predicted_confidence = column_number(desc, "predicted_confidence");
-	c->action_type = column_number(desc, "action_type");
-	c->tenant_id = column_number(desc, "tenant_id");
-	c->id = column_number(desc, "id");
+	c->status = learning_attnum(desc, "status");
+	c->outcome_score = learning_attnum(desc, "outcome_score");
+	c->resolved_at = learning_attnum(desc, "resolved_at");
+	c->predicted_confidence = learning_attnum(desc, "predicted_confidence");
+	c->action_type = learning_attnum(desc, "action_type");
+	c->tenant_id = learning_attnum(desc, "tenant_id");
+	c->id = learning_attnum(desc, "id");
 }
 
 /* column_changed tells whether a column differs (NULLs compare equal) between two tuples. */

@@ -10,8 +10,9 @@
  * Each row's contribution is a set of keyed deltas (deltas.c): an INSERT adds
  * the new row, a DELETE subtracts the old one, an UPDATE that changes a
  * number-bearing column (the WHEN clause of the trigger; a resolution always
- * does) subtracts the old row and adds the new one.  The statement trigger
- * flushes one upsert per table.  Days are local calendar days in the tenant's
+ * does) subtracts the old row and adds the new one.  The deltas are written
+ * at commit, one upsert per table (deltas.c); the statement trigger closes
+ * the statement's outbox events.  Days are local calendar days in the tenant's
  * time zone, read once per transaction.
  *
  * Copyright (c) 2026, the learning authors
@@ -160,22 +161,9 @@ static LocalTransactionId tenant_zones_lxid = InvalidLocalTransactionId;
 static CommandId tenant_zones_cid = InvalidCommandId;
 static TenantZone *zone_for(const char *tenant_id);
 static void day_string(char *buf, size_t len, DateADT day);
-static char *column_text(HeapTuple tuple, TupleDesc desc, const char *column);
-static Datum column_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
 static void outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversation);
 static void feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign);
 static void note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type);
-
-/* attnum_of is the attribute number of a column of rel (elog when missing). */
-static AttrNumber
-attnum_of(Relation rel, const char *column)
-{
-	AttrNumber	attno = (AttrNumber) SPI_fnumber(RelationGetDescr(rel), column);
-
-	if (attno <= 0)
-		elog(ERROR, "learning: column \"%s\" not found", column);
-	return attno;
-}
 
 /*
  * zone_for returns the time zone of a tenant (UTC unless set), read once per
@@ -225,7 +213,7 @@ zone_for(const char *tenant_id)
 		if (HeapTupleIsValid(tup))
 		{
 			bool		isnull;
-			Datum		d = heap_getattr(tup, attnum_of(rel, "time_zone"), RelationGetDescr(rel), &isnull);
+			Datum		d = heap_getattr(tup, learning_attnum(RelationGetDescr(rel), "time_zone"), RelationGetDescr(rel), &isnull);
 
 			if (!isnull)
 				zone = TextDatumGetCString(d);
@@ -271,32 +259,12 @@ day_string(char *buf, size_t len, DateADT day)
 	snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
 }
 
-static char *
-column_text(HeapTuple tuple, TupleDesc desc, const char *column)
-{
-	int			attno = SPI_fnumber(desc, column);
-
-	if (attno <= 0)
-		elog(ERROR, "learning: column \"%s\" not found", column);
-	return SPI_getvalue(tuple, desc, attno);
-}
-
-static Datum
-column_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
-{
-	int			attno = SPI_fnumber(desc, column);
-
-	if (attno <= 0)
-		elog(ERROR, "learning: column \"%s\" not found", column);
-	return SPI_getbinval(tuple, desc, attno, isnull);
-}
-
 /* metadata_text returns metadata->>key of a tuple, or NULL. */
 static char *
 metadata_text(HeapTuple tuple, TupleDesc desc, const char *key)
 {
 	bool		isnull;
-	Datum		md = column_datum(tuple, desc, "metadata", &isnull);
+	Datum		md = learning_tuple_datum(tuple, desc, "metadata", &isnull);
 	Jsonb	   *jb;
 	JsonbValue	k, *v;
 
@@ -321,15 +289,15 @@ metadata_text(HeapTuple tuple, TupleDesc desc, const char *key)
 static void
 outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversation)
 {
-	char	   *tenant_id = column_text(tuple, desc, "tenant_id");
-	char	   *status = column_text(tuple, desc, "status");
-	char	   *outcome_type = column_text(tuple, desc, "outcome_type");
-	char	   *rep_id = column_text(tuple, desc, "rep_id");
+	char	   *tenant_id = learning_tuple_text(tuple, desc, "tenant_id");
+	char	   *status = learning_tuple_text(tuple, desc, "status");
+	char	   *outcome_type = learning_tuple_text(tuple, desc, "outcome_type");
+	char	   *rep_id = learning_tuple_text(tuple, desc, "rep_id");
 	char	   *trigger = NULL;
 	bool		isnull, cost_null;
-	TimestampTz created_at = DatumGetTimestampTz(column_datum(tuple, desc, "created_at", &isnull));
-	Datum		score = column_datum(tuple, desc, "outcome_score", &isnull);
-	Datum		cost = column_datum(tuple, desc, "cost", &cost_null);
+	TimestampTz created_at = DatumGetTimestampTz(learning_tuple_datum(tuple, desc, "created_at", &isnull));
+	Datum		score = learning_tuple_datum(tuple, desc, "outcome_score", &isnull);
+	Datum		cost = learning_tuple_datum(tuple, desc, "cost", &cost_null);
 	char		day[16];
 	const char *keys[6];
 	double		v[10];
@@ -373,7 +341,7 @@ outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversa
 	keys[0] = tenant_id;
 	keys[1] = day;
 	keys[2] = rep_id;
-	keys[3] = column_text(tuple, desc, "action_type");
+	keys[3] = learning_tuple_text(tuple, desc, "action_type");
 	keys[4] = outcome_type;
 	keys[5] = escalation ? trigger : "";
 	learning_delta_add(&outcome_rollups_target, keys, v, sign);
@@ -389,7 +357,7 @@ outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversa
 		double		c[2] = {1, 0};
 
 		ckeys[0] = tenant_id;
-		ckeys[1] = column_text(tuple, desc, "conversation_state_id");
+		ckeys[1] = learning_tuple_text(tuple, desc, "conversation_state_id");
 		ckeys[2] = day;
 		learning_delta_add(&conversation_days_target, ckeys, c, sign);
 	}
@@ -399,11 +367,11 @@ outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversa
 static void
 feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
 {
-	char	   *tenant_id = column_text(tuple, desc, "tenant_id");
-	char	   *source = column_text(tuple, desc, "source");
-	char	   *rating = column_text(tuple, desc, "rating");
+	char	   *tenant_id = learning_tuple_text(tuple, desc, "tenant_id");
+	char	   *source = learning_tuple_text(tuple, desc, "source");
+	char	   *rating = learning_tuple_text(tuple, desc, "rating");
 	bool		isnull;
-	TimestampTz created_at = DatumGetTimestampTz(column_datum(tuple, desc, "created_at", &isnull));
+	TimestampTz created_at = DatumGetTimestampTz(learning_tuple_datum(tuple, desc, "created_at", &isnull));
 	char		day[16];
 	const char *keys[7];
 	double		one = 1;
@@ -415,9 +383,9 @@ feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
 	day_string(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
 	keys[0] = tenant_id;
 	keys[1] = day;
-	keys[2] = column_text(tuple, desc, "reviewer_id");
-	keys[3] = column_text(tuple, desc, "reviewer_role");
-	keys[4] = column_text(tuple, desc, "target_type");
+	keys[2] = learning_tuple_text(tuple, desc, "reviewer_id");
+	keys[3] = learning_tuple_text(tuple, desc, "reviewer_role");
+	keys[4] = learning_tuple_text(tuple, desc, "target_type");
 	keys[5] = source;
 	keys[6] = rating;
 	learning_delta_add(&feedback_rollups_target, keys, &one, sign);
@@ -429,7 +397,7 @@ feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
 	learning_delta_add(&daily_totals_target, keys, t, sign);
 
 	ckeys[0] = tenant_id;
-	ckeys[1] = column_text(tuple, desc, "conversation_state_id");
+	ckeys[1] = learning_tuple_text(tuple, desc, "conversation_state_id");
 	ckeys[2] = day;
 	learning_delta_add(&conversation_days_target, ckeys, c, sign);
 }
@@ -438,8 +406,8 @@ feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
 static void
 note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type)
 {
-	char	   *tenant_id = column_text(tuple, desc, "tenant_id");
-	char	   *status = column_text(tuple, desc, "status");
+	char	   *tenant_id = learning_tuple_text(tuple, desc, "tenant_id");
+	char	   *status = learning_tuple_text(tuple, desc, "status");
 	StringInfo	item = learning_event_row(tenant_id, event_type, status);
 
 	if (item != NULL)
@@ -448,13 +416,13 @@ note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type)
 
 		appendStringInfoChar(item, '{');
 		learning_json_key(item, "id", &first);
-		learning_json_string(item, column_text(tuple, desc, "id"));
+		learning_json_string(item, learning_tuple_text(tuple, desc, "id"));
 		learning_json_key(item, "action_type", &first);
-		learning_json_string(item, column_text(tuple, desc, "action_type"));
+		learning_json_string(item, learning_tuple_text(tuple, desc, "action_type"));
 		learning_json_key(item, "outcome_type", &first);
-		learning_json_string(item, column_text(tuple, desc, "outcome_type"));
+		learning_json_string(item, learning_tuple_text(tuple, desc, "outcome_type"));
 		learning_json_key(item, "rep_id", &first);
-		learning_json_string(item, column_text(tuple, desc, "rep_id"));
+		learning_json_string(item, learning_tuple_text(tuple, desc, "rep_id"));
 		learning_json_key(item, "status", &first);
 		learning_json_string(item, status);
 		appendStringInfoChar(item, '}');
@@ -490,7 +458,7 @@ learning_outcome_rollup(PG_FUNCTION_ARGS)
 
 		outcome_contribution(tuple, desc, 1.0, true);
 		note_outcome_event(tuple, desc, "outcome_recorded");
-		if (strcmp(column_text(tuple, desc, "status"), "pending") != 0)
+		if (strcmp(learning_tuple_text(tuple, desc, "status"), "pending") != 0)
 			note_outcome_event(tuple, desc, "outcome_resolved");
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -499,17 +467,17 @@ learning_outcome_rollup(PG_FUNCTION_ARGS)
 	{
 		HeapTuple	oldtup = trigdata->tg_trigtuple;
 		HeapTuple	newtup = trigdata->tg_newtuple;
-		char	   *old_status = column_text(oldtup, desc, "status");
-		char	   *new_status = column_text(newtup, desc, "status");
+		char	   *old_status = learning_tuple_text(oldtup, desc, "status");
+		char	   *new_status = learning_tuple_text(newtup, desc, "status");
 		bool		isnull;
 		bool		moved;
 
 		/* the conversation days change only if the conversation, tenant or day does */
-		moved = strcmp(column_text(oldtup, desc, "tenant_id"), column_text(newtup, desc, "tenant_id")) != 0 ||
-			strcmp(column_text(oldtup, desc, "conversation_state_id"),
-				   column_text(newtup, desc, "conversation_state_id")) != 0 ||
-			DatumGetTimestampTz(column_datum(oldtup, desc, "created_at", &isnull)) !=
-			DatumGetTimestampTz(column_datum(newtup, desc, "created_at", &isnull));
+		moved = strcmp(learning_tuple_text(oldtup, desc, "tenant_id"), learning_tuple_text(newtup, desc, "tenant_id")) != 0 ||
+			strcmp(learning_tuple_text(oldtup, desc, "conversation_state_id"),
+				   learning_tuple_text(newtup, desc, "conversation_state_id")) != 0 ||
+			DatumGetTimestampTz(learning_tuple_datum(oldtup, desc, "created_at", &isnull)) !=
+			DatumGetTimestampTz(learning_tuple_datum(newtup, desc, "created_at", &isnull));
 		outcome_contribution(oldtup, desc, -1.0, moved);
 		outcome_contribution(newtup, desc, 1.0, moved);
 		if (strcmp(old_status, "pending") == 0 && strcmp(new_status, "pending") != 0)
@@ -531,22 +499,22 @@ learning_feedback_rollup(PG_FUNCTION_ARGS)
 		StringInfo	item;
 
 		feedback_contribution(tuple, desc, 1.0);
-		item = learning_event_row(column_text(tuple, desc, "tenant_id"), "feedback_recorded", NULL);
+		item = learning_event_row(learning_tuple_text(tuple, desc, "tenant_id"), "feedback_recorded", NULL);
 		if (item != NULL)
 		{
 			bool		first = true;
 
 			appendStringInfoChar(item, '{');
 			learning_json_key(item, "id", &first);
-			learning_json_string(item, column_text(tuple, desc, "id"));
+			learning_json_string(item, learning_tuple_text(tuple, desc, "id"));
 			learning_json_key(item, "conversation_state_id", &first);
-			learning_json_string(item, column_text(tuple, desc, "conversation_state_id"));
+			learning_json_string(item, learning_tuple_text(tuple, desc, "conversation_state_id"));
 			learning_json_key(item, "target_type", &first);
-			learning_json_string(item, column_text(tuple, desc, "target_type"));
+			learning_json_string(item, learning_tuple_text(tuple, desc, "target_type"));
 			learning_json_key(item, "source", &first);
-			learning_json_string(item, column_text(tuple, desc, "source"));
+			learning_json_string(item, learning_tuple_text(tuple, desc, "source"));
 			learning_json_key(item, "rating", &first);
-			appendStringInfoString(item, column_text(tuple, desc, "rating"));
+			appendStringInfoString(item, learning_tuple_text(tuple, desc, "rating"));
 			appendStringInfoChar(item, '}');
 		}
 	}

@@ -4,9 +4,10 @@
 -- Rollups.  Every write that changes a dashboard number adds its delta to
 -- rollup rows in the same transaction (src/rollups.c on top of the keyed
 -- delta accumulator src/deltas.c, the one that keeps the calibration bins):
--- an AFTER ROW trigger accumulates, an AFTER STATEMENT trigger writes them
+-- an AFTER ROW trigger accumulates, and the transaction writes them at commit
 -- with one upsert per table into this backend's shard row (backend % 16), so
--- concurrent writers never wait on one counter row; readers add the shards.
+-- concurrent writers never wait on one counter row; readers add the shards
+-- (and first write what their own transaction has gathered).
 -- The dashboards (src/analytics.c) read only rollup rows, never outcome rows
 -- (except escalation_history, which lists individual escalations).
 --
