@@ -9,15 +9,17 @@
 #   3. eight clients recording and resolving on ONE action type next to eight
 #      clients on eight different action types.
 # Usage: bash bench/core.sh [seconds-per-pgbench-run]   (default 20)
+#        SYNC_COMMIT=on bash bench/core.sh 20   (default off: commits do not wait for the WAL flush)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEST_ROOT=${TEST_ROOT:-/tmp/learning-bench}
 mkdir -p "$TEST_ROOT"
 . test/lib.sh
 SECS=${1:-20}
+SYNC_COMMIT=${SYNC_COMMIT:-off}
 PORT=55500
 start_cluster bench $PORT "shared_preload_libraries = 'learning'" "learning.enabled = off" \
-    "shared_buffers = '1GB'" "synchronous_commit = off" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'"
+    "shared_buffers = '1GB'" "synchronous_commit = $SYNC_COMMIT" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'"
 trap 'stop_cluster bench' EXIT
 PSQL="$PGBIN/psql -h $TEST_ROOT -p $PORT -U postgres -XAtq -v ON_ERROR_STOP=1"
 $PSQL -d postgres -c "CREATE DATABASE bench"
@@ -45,7 +47,7 @@ load_outcomes() {  # $1 = tenant, $2 = count: resolved outcomes over 4 action ty
         FROM generate_series(1, $2) i"
 }
 
-echo "## core (bench/core.sh, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'))"
+echo "## core (bench/core.sh, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'), synchronous_commit = $SYNC_COMMIT)"
 echo
 echo "### 1. decision-time reads, in-server microseconds per call (10000 calls each)"
 echo

@@ -222,10 +222,12 @@ entry_cmp(const void *a, const void *b)
  * that a rollback to the savepoint (which undoes the write) returns those of
  * live ancestors to pending.
  *
- * The write runs as the bootstrap superuser: at commit the session may be an
- * unprivileged role (PostgREST's SET LOCAL ROLE) with no right to the
- * counter tables; the rows written are derived from rows the role was
- * allowed to write.  An error aborts the transaction, which restores the user.
+ * The write runs as the bootstrap superuser, with search_path pinned to
+ * pg_catalog: at commit the session may be an unprivileged role (PostgREST's
+ * SET LOCAL ROLE) with no right to the counter tables, and the rows written
+ * are derived from rows the role was allowed to write; the pinned path keeps
+ * the session's own schemas (a planted operator) out of that statement.  An
+ * error aborts the transaction, which restores the user and the path.
  */
 void
 learning_delta_flush(DeltaTarget *target)
@@ -245,6 +247,7 @@ learning_delta_flush(DeltaTarget *target)
 	int			ret;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			guc_level;
 
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
@@ -337,6 +340,7 @@ learning_delta_flush(DeltaTarget *target)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	guc_level = learning_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "learning: SPI_connect failed");
 	ret = SPI_execute_plan(learning_saved_plan(&target->plan, target->sql, nparams, argtypes),
@@ -344,6 +348,7 @@ learning_delta_flush(DeltaTarget *target)
 	if (ret < 0)
 		elog(ERROR, "learning: %s flush failed: %s", target->name, SPI_result_code_string(ret));
 	SPI_finish();
+	learning_unpin_search_path(guc_level);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 

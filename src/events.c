@@ -91,9 +91,10 @@ typedef struct PendingEvent
 /* Both lists live in TopTransactionContext and are dropped at transaction end. */
 static List *statement_events = NIL;
 
-/* Saved plans of the commit-time statements. */
-static SPIPlanPtr metrics_plan = NULL;
+/* Saved plan of the commit-time statement; the columns of its result. */
 static SPIPlanPtr outbox_insert_plan = NULL;
+#define QUEUED_COLUMN		4
+#define METRICS_COLUMN		5
 static List *pending_events = NIL;
 static StatementEvent *last_statement_event = NULL;
 
@@ -103,7 +104,7 @@ PG_FUNCTION_INFO_V1(learning_events_since);
 static void check_event_type(const char *event_type);
 static void outbox_lock_tag(LOCKTAG *tag, const char *tenant_id);
 static void write_tenant_events(const char *tenant_id, List *events, bool notify);
-static void append_metrics(StringInfo buf, const char *tenant_id);
+static void append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc);
 static int	pending_tenant_cmp(const ListCell *a, const ListCell *b);
 static void forget_all(void);
 
@@ -259,36 +260,25 @@ outbox_lock_tag(LOCKTAG *tag, const char *tenant_id)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, OUTBOX_LOCK_FIELD4);
 }
 
-/* append_metrics appends the tenant's counters of today (its time zone) from the rollups. */
+/*
+ * append_metrics appends the tenant's counters of today (its time zone): the
+ * sums the outbox statement read from learning.daily_totals, columns
+ * METRICS_COLUMN.. of its result.
+ */
 static void
-append_metrics(StringInfo buf, const char *tenant_id)
+append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc)
 {
-	Oid			argtypes[2] = {TEXTOID, DATEOID};
-	Datum		values[2];
-	DateADT		today = learning_local_day(learning_tenant_time_zone(tenant_id),
-										   GetCurrentTransactionStartTimestamp());
 	static const char *const names[] = {"actions", "positive", "negative", "pending", "expired",
 	"ambiguous", "feedback"};
 	double		v[7];
 	bool		first = true;
 	int			i;
 
-	values[0] = CStringGetTextDatum(tenant_id);
-	values[1] = DateADTGetDatum(today);
-	if (SPI_execute_plan(learning_saved_plan(&metrics_plan,
-											 "SELECT coalesce(sum(actions), 0)::float8, coalesce(sum(positive), 0)::float8, "
-											 "       coalesce(sum(negative), 0)::float8, coalesce(sum(pending), 0)::float8, "
-											 "       coalesce(sum(expired), 0)::float8, coalesce(sum(ambiguous), 0)::float8, "
-											 "       coalesce(sum(feedback_count), 0)::float8 "
-											 "  FROM learning.daily_totals WHERE tenant_id = $1 AND day = $2",
-											 2, argtypes),
-						 values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "learning: reading today's counters failed");
 	for (i = 0; i < 7; i++)
 	{
 		bool		isnull;
 
-		v[i] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull));
+		v[i] = DatumGetFloat8(SPI_getbinval(row, desc, METRICS_COLUMN + i, &isnull));
 	}
 	appendStringInfoChar(buf, '{');
 	learning_json_key(buf, "day", &first);
@@ -315,8 +305,10 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 	int			n = list_length(events);
 	Datum	   *types = palloc(sizeof(Datum) * n);
 	Datum	   *payloads = palloc(sizeof(Datum) * n);
-	Oid			argtypes[4] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
-	Datum		values[4];
+	Oid			argtypes[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, DATEOID};
+	Datum		values[5];
+	DateADT		today = learning_local_day(learning_tenant_time_zone(tenant_id),
+										   GetCurrentTransactionStartTimestamp());
 	ListCell   *lc;
 	int			i = 0;
 	int			ret;
@@ -342,13 +334,16 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(payloads, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
+	values[4] = DateADTGetDatum(today);
 
 	/*
 	 * One statement writes the events and queues them for the relay: one row
 	 * per event and matching enabled webhook (src/relay.c), and one per event
 	 * for the SSE publisher when the tenant has a channel and publishing is
 	 * on.  Queueing in the same transaction as the events means the relay
-	 * never depends on ids committing in order.
+	 * never depends on ids committing in order.  The same statement reads
+	 * today's counters for the notification (the rollups were written just
+	 * before, deltas.c).
 	 */
 	ret = SPI_execute_plan(learning_saved_plan(&outbox_insert_plan,
 											   "WITH ins AS (INSERT INTO learning.events (tenant_id, event_type, payload) "
@@ -366,16 +361,22 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 											   "             RETURNING 1) "
 											   "SELECT id, event_type, CASE WHEN pg_catalog.jsonb_typeof(payload->'count') = 'number' "
 											   "                       THEN (payload->>'count')::bigint ELSE 1 END, "
-											   "       (SELECT pg_catalog.count(*) FROM queued) "
-											   "  FROM ins ORDER BY id",
-											   4, argtypes),
+											   "       (SELECT pg_catalog.count(*) FROM queued), m.* "
+											   "  FROM ins, "
+											   "       (SELECT coalesce(sum(actions), 0)::float8, coalesce(sum(positive), 0)::float8, "
+											   "               coalesce(sum(negative), 0)::float8, coalesce(sum(pending), 0)::float8, "
+											   "               coalesce(sum(expired), 0)::float8, coalesce(sum(ambiguous), 0)::float8, "
+											   "               coalesce(sum(feedback_count), 0)::float8 "
+											   "          FROM learning.daily_totals WHERE tenant_id = $1 AND day = $5) m "
+											   " ORDER BY id",
+											   5, argtypes),
 						   values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != (uint64) n)
 		elog(ERROR, "learning: writing the outbox failed: %s", SPI_result_code_string(ret));
 	{
 		bool		isnull;
 
-		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)) > 0)
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, QUEUED_COLUMN, &isnull)) > 0)
 			learning_relay_wake_at_commit();
 	}
 	if (!notify)
@@ -387,7 +388,7 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 		bool		isnull;
 
 		initStringInfo(&metrics);
-		append_metrics(&metrics, tenant_id);
+		append_metrics(&metrics, today, tt->vals[0], tt->tupdesc);
 		first_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
 		last_id = DatumGetInt64(SPI_getbinval(tt->vals[n - 1], tt->tupdesc, 1, &isnull));
 
@@ -474,6 +475,7 @@ learning_events_xact_callback(int event)
 				const char *tenant = NULL;
 				Oid			save_userid;
 				int			save_sec_context;
+				int			guc_level;
 
 				list_sort(sorted, pending_tenant_cmp);	/* stable: keeps emission order */
 
@@ -481,13 +483,16 @@ learning_events_xact_callback(int event)
 				 * Write the outbox as the bootstrap superuser, whoever made
 				 * the events: at commit the session may still be an
 				 * unprivileged role (PostgREST's SET LOCAL ROLE) with no right
-				 * to learning.events nor to what its triggers touch.  An error
-				 * aborts the transaction, which restores the user.
+				 * to learning.events nor to the relay queue.  search_path is
+				 * pinned to pg_catalog so that no schema of the session's
+				 * (a planted operator) takes part.  An error aborts the
+				 * transaction, which restores the user and the path.
 				 */
 				GetUserIdAndSecContext(&save_userid, &save_sec_context);
 				SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 									   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 									   SECURITY_RESTRICTED_OPERATION);
+				guc_level = learning_pin_search_path();
 				PushActiveSnapshot(GetTransactionSnapshot());
 				if (SPI_connect() != SPI_OK_CONNECT)
 					elog(ERROR, "learning: SPI_connect failed");
@@ -505,6 +510,7 @@ learning_events_xact_callback(int event)
 				}
 				write_tenant_events(tenant, group, event == XACT_EVENT_PRE_COMMIT);
 				SPI_finish();
+				learning_unpin_search_path(guc_level);
 				SetUserIdAndSecContext(save_userid, save_sec_context);
 				PopActiveSnapshot();
 			}

@@ -62,6 +62,7 @@
 #include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "learning.h"
@@ -143,6 +144,7 @@ static void learning_process_utility(PlannedStmt *pstmt, const char *queryString
 									 DestReceiver *dest, QueryCompletion *qc);
 static Oid	database_to_release(Node *parsetree);
 static bool may_own_database(Oid dboid);
+static bool database_is_template(Oid dboid);
 static void release_database(Oid dboid);
 static LearningDbSlot *slot_get(Oid dboid);
 static void launcher_detach(int code, Datum arg);
@@ -352,7 +354,10 @@ database_to_release(Node *parsetree)
 						template = defGetString(opt);
 				}
 				dboid = get_database_oid(template, true);
-				if (OidIsValid(dboid) && !have_createdb_privilege())
+				/* only when the copy is allowed: core's own check, made later */
+				if (OidIsValid(dboid) &&
+					!(have_createdb_privilege() &&
+					  (database_is_template(dboid) || may_own_database(dboid))))
 					dboid = InvalidOid;
 				return dboid;
 			}
@@ -398,6 +403,21 @@ database_to_release(Node *parsetree)
 	if (OidIsValid(dboid) && !may_own_database(dboid))
 		dboid = InvalidOid;
 	return dboid;
+}
+
+/* database_is_template: pg_database.datistemplate (anyone with CREATEDB may copy it). */
+static bool
+database_is_template(Oid dboid)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+		ReleaseSysCache(tup);
+	}
+	return result;
 }
 
 /* may_own_database: whether the current user owns the database. */

@@ -255,3 +255,26 @@ learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *
 {
 	return SPI_getbinval(tuple, desc, learning_attnum(desc, column), isnull);
 }
+
+/*
+ * learning_pin_search_path sets search_path to "pg_catalog, pg_temp" until
+ * learning_unpin_search_path(level): the commit-time writes run as the
+ * bootstrap superuser, and must never resolve an operator or function from
+ * a schema the session put on its path.  Returns the GUC nest level.
+ */
+int
+learning_pin_search_path(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/* learning_unpin_search_path restores the session's search_path. */
+void
+learning_unpin_search_path(int level)
+{
+	AtEOXact_GUC(true, level);
+}

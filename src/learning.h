@@ -31,6 +31,8 @@ extern bool learning_enabled;
 /* learning.c */
 extern SPIPlanPtr learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern int	learning_attnum(TupleDesc desc, const char *column);
+extern int	learning_pin_search_path(void);
+extern void learning_unpin_search_path(int level);
 extern char *learning_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column);
 extern Datum learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
 extern bool learning_preloaded;

@@ -15,6 +15,8 @@ q $PORT src "CREATE EXTENSION learning" >/dev/null
 "$PGBIN/psql" -h "$TEST_ROOT" -p $PORT -U postgres -d src -XqAt -v ON_ERROR_STOP=1 -f scripts/sample_data.sql >/dev/null
 tap_ok $? "sample data loads"
 
+q $PORT src "SELECT learning.create_webhook('http://127.0.0.1:9/hook', NULL, 'acme', 'a-secret-of-sixteen+')" >/dev/null
+tap_ok $? "a webhook subscription"
 "$PGBIN/pg_dump" -h "$TEST_ROOT" -p $PORT -U postgres -d src -f "$TEST_ROOT/dump.sql"
 tap_ok $? "pg_dump of a database with the extension"
 q $PORT postgres "CREATE DATABASE dst" >/dev/null
@@ -31,3 +33,10 @@ curves="SELECT string_agg(t.tenant_id || ':' || t.action_type || '=' || round(le
 src_curves=$(q $PORT src "$curves")
 tap_is "$(q $PORT dst "$curves")" "$src_curves" "every calibration curve is the same after the restore (bins rebuilt, not doubled)"
 [ -n "$src_curves" ]; tap_ok $? "there were curves to compare"
+
+tap_is "$(q $PORT dst "SELECT count(*) || '/' || max(url) FROM learning.webhooks")" \
+       "$(q $PORT src "SELECT count(*) || '/' || max(url) FROM learning.webhooks")" "webhook subscriptions survive"
+last=$(q $PORT src "SELECT max(id) FROM learning.events")
+q $PORT dst "SELECT learning.record_outcome('acme', 'after-restore', 'send_email', 0.5, 'email_engagement')" >/dev/null
+tap_ok $([ "$(q $PORT dst "SELECT max(id) FROM learning.events")" -gt "$last" ] 2>/dev/null; echo $?) \
+       "event ids go on after the restore: a new event's id is above the last one dumped"
