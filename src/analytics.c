@@ -270,13 +270,9 @@ run(int q, Datum *values, const char *nulls)
 		{TEXTOID}
 	};
 	int			ret;
-	bool		flushed;
 
-	/* this transaction's own writes first (the rollups are written at commit) */
-	flushed = learning_deltas_before_read();
-	/* after a flush, a new snapshot: the query's own would not see those rows */
 	ret = SPI_execute_plan(learning_saved_plan(&plans[q], query_text[q], query_nargs[q], (Oid *) types[q]),
-						   values, nulls, !flushed, 0);
+						   values, nulls, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "learning: a dashboard query failed: %s", SPI_result_code_string(ret));
 }
@@ -772,15 +768,12 @@ append_header(StringInfo buf, Period *p, const char *role, bool *first)
 	appendStringInfo(buf, "%d", p->days);
 	json_text(buf, "tenant_id", p->tenant_id, first);
 	json_text(buf, "time_zone", p->time_zone, first);
-	json_text(buf, "period_start", DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(p->from))), first);
-	json_text(buf, "period_end", DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(p->to))), first);
+	learning_json_key(buf, "period_start", first);
+	learning_json_date(buf, p->from);
+	learning_json_key(buf, "period_end", first);
+	learning_json_date(buf, p->to);
 	learning_json_key(buf, "generated_at", first);
-	{
-		char	   *ts = DatumGetCString(DirectFunctionCall1(timestamptz_out,
-															 TimestampTzGetDatum(GetCurrentTimestamp())));
-
-		learning_json_string(buf, ts);
-	}
+	learning_json_timestamp(buf, GetCurrentTimestamp());
 }
 
 /* append_calibration appends the per-action-type calibration entries; returns the pooled Brier. */

@@ -329,10 +329,7 @@ load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_
 	Datum		values[2];
 	uint64		i;
 	int			ret;
-	bool		flushed;
 
-	/* this transaction's own resolutions first (they are written at commit) */
-	flushed = learning_deltas_before_read();
 	memset(bins, 0, sizeof(BinSums) * LEARNING_NBINS);
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = CStringGetTextDatum(action_type);
@@ -344,8 +341,7 @@ load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_
 						"  FROM learning.calibration_bins "
 						" WHERE tenant_id = $1 AND action_type = $2",
 						2, argtypes);
-	/* after a flush, a new snapshot: the query's own would not see those rows */
-	ret = SPI_execute_plan(load_bins_plan, values, NULL, !flushed, 0);
+	ret = SPI_execute_plan(load_bins_plan, values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "learning: reading calibration bins failed: %s", SPI_result_code_string(ret));
 

@@ -12,9 +12,11 @@
  * counter row is then updated once per transaction, however many statements
  * touched it, instead of growing a chain of row versions that every later
  * statement of the transaction would have to walk, and the shard rows are
- * locked only for the moment of the commit.  Readers of the targets (the bin
- * readers, the dashboards, a rebuild or truncate of the rollups) call
- * learning_deltas_flush_all() first, so a transaction reads its own writes.
+ * locked only for the moment of the commit.  So the counters a transaction
+ * reads (bins, dashboards) are those committed; its own writes count from
+ * its commit on.  What must see them earlier (a rebuild or truncate of the
+ * rollups, learning.flush_pending_deltas()) calls learning_deltas_flush_all(),
+ * which holds the counter rows' locks from then to the end of the transaction.
  *
  * A flush merges the entries of one key, sorts them (so two flushes never
  * deadlock), and executes the target's SQL once with every key column as a
@@ -84,7 +86,7 @@ static int	ntargets = 0;
 static HTAB *pending = NULL;
 
 /*
- * Deltas written while inside a subtransaction (a reader flushed them): if
+ * Deltas written while inside a subtransaction (flush_pending_deltas): if
  * that subtransaction aborts, its writes are undone, so the deltas that
  * belong to live ancestors go back to pending.  TopTransactionContext.
  */
@@ -95,9 +97,6 @@ typedef struct WrittenDelta
 } WrittenDelta;
 
 static List *written = NIL;
-
-/* True once this transaction wrote deltas before commit (a reader flushed them). */
-static bool flushed_in_xact = false;
 
 static uint32 delta_key_hash(const void *key, Size keysize);
 static int	delta_key_match(const void *a, const void *b, Size keysize);
@@ -319,7 +318,6 @@ learning_delta_flush(DeltaTarget *target)
 	}
 	if (nrows == 0)
 		return;
-	flushed_in_xact = true;
 
 	params = palloc(sizeof(Datum) * nparams);
 	argtypes = palloc(sizeof(Oid) * nparams);
@@ -365,19 +363,6 @@ learning_deltas_flush_all(void)
 }
 
 /*
- * learning_deltas_before_read flushes the pending deltas for a reader of the
- * counter tables and tells it whether to read with a new snapshot (SPI
- * read_only = false): after a flush in this transaction, the snapshot of the
- * query that called the reader may not see the rows it wrote.
- */
-bool
-learning_deltas_before_read(void)
-{
-	learning_deltas_flush_all();
-	return flushed_in_xact;
-}
-
-/*
  * learning_deltas_xact_callback: deltas a statement somehow left behind are
  * flushed before commit; the pointer is dropped at every transaction end
  * (the memory goes with TopTransactionContext).
@@ -404,7 +389,6 @@ learning_deltas_xact_callback(int event)
 		case XACT_EVENT_PREPARE:
 			pending = NULL;
 			written = NIL;
-			flushed_in_xact = false;
 			break;
 		default:
 			break;

@@ -282,7 +282,7 @@ append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc)
 	}
 	appendStringInfoChar(buf, '{');
 	learning_json_key(buf, "day", &first);
-	learning_json_string(buf, DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(today))));
+	learning_json_date(buf, today);
 	for (i = 0; i < 7; i++)
 	{
 		learning_json_key(buf, names[i], &first);

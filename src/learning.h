@@ -65,6 +65,9 @@ extern void learning_check_confidence(const char *field, double p);
 extern void learning_json_string(StringInfo buf, const char *s);
 extern void learning_json_float(StringInfo buf, double v);
 extern void learning_json_key(StringInfo buf, const char *key, bool *first);
+extern void learning_format_date(char *buf, size_t len, DateADT day);
+extern void learning_json_date(StringInfo buf, DateADT day);
+extern void learning_json_timestamp(StringInfo buf, TimestampTz ts);
 
 /*
  * deltas.c: keyed numeric deltas accumulated per transaction and flushed with
@@ -86,7 +89,6 @@ extern void learning_delta_add(DeltaTarget *target, const char *const *keys,
 							   const double *values, double sign);
 extern void learning_delta_flush(DeltaTarget *target);
 extern void learning_deltas_flush_all(void);
-extern bool learning_deltas_before_read(void);
 extern void learning_deltas_xact_callback(int event);
 extern void learning_deltas_subxact_abort(SubTransactionId mySubid);
 extern void learning_deltas_subxact_commit(SubTransactionId mySubid,

@@ -160,7 +160,6 @@ static List *tenant_zones = NIL;
 static LocalTransactionId tenant_zones_lxid = InvalidLocalTransactionId;
 static CommandId tenant_zones_cid = InvalidCommandId;
 static TenantZone *zone_for(const char *tenant_id);
-static void day_string(char *buf, size_t len, DateADT day);
 static void outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversation);
 static void feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign);
 static void note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type);
@@ -249,16 +248,6 @@ learning_local_day(const char *time_zone, TimestampTz ts)
 	return DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
 }
 
-/* day_string writes a day as YYYY-MM-DD (read by date input in any DateStyle). */
-static void
-day_string(char *buf, size_t len, DateADT day)
-{
-	int			y, m, d;
-
-	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
-	snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
-}
-
 /* metadata_text returns metadata->>key of a tuple, or NULL. */
 static char *
 metadata_text(HeapTuple tuple, TupleDesc desc, const char *key)
@@ -277,9 +266,20 @@ metadata_text(HeapTuple tuple, TupleDesc desc, const char *key)
 	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	return JsonbToCString(NULL, (JsonbContainer *) v->val.binary.data, v->val.binary.len);
+	/* the text of metadata->>key, whatever the JSON type of the value */
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			return NULL;
+	}
 }
 
 /*
@@ -304,7 +304,7 @@ outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversa
 	double		t[10];
 	bool		escalation = strcmp(outcome_type, "escalation_result") == 0;
 
-	day_string(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
+	learning_format_date(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
 	if (escalation)
 	{
 		trigger = metadata_text(tuple, desc, "escalation_trigger");
@@ -380,7 +380,7 @@ feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
 	double		c[2] = {0, 1};
 	double		r = atof(rating);
 
-	day_string(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
+	learning_format_date(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
 	keys[0] = tenant_id;
 	keys[1] = day;
 	keys[2] = learning_tuple_text(tuple, desc, "reviewer_id");

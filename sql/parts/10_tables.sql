@@ -71,7 +71,9 @@ CREATE TABLE learning.outcome_records (
     CONSTRAINT outcome_records_created_at_check
         CHECK (isfinite(created_at)),
     CONSTRAINT outcome_records_unscored_check
-        CHECK (status NOT IN ('ambiguous', 'expired') OR outcome_score IS NULL)
+        CHECK (status NOT IN ('ambiguous', 'expired') OR outcome_score IS NULL),
+    CONSTRAINT outcome_records_escalation_trigger_check
+        CHECK (char_length(metadata->>'escalation_trigger') <= 200)
 );
 COMMENT ON TABLE learning.outcome_records IS 'One row per agent action: predicted confidence, outcome type and window, and the outcome once resolved';
 

@@ -94,6 +94,12 @@ BEGIN
     IF cost < 0 OR cost = 'NaN' OR cost = 'Infinity' THEN
         RAISE EXCEPTION 'cost must be a finite number of at least 0, got %', cost USING ERRCODE = 'numeric_value_out_of_range';
     END IF;
+    -- the escalation trigger is a key of the dashboards' rollups: bounded like an id
+    IF pg_catalog.char_length(metadata->>'escalation_trigger') > 200 THEN
+        RAISE EXCEPTION 'metadata.escalation_trigger must be at most 200 characters, got %',
+            pg_catalog.char_length(metadata->>'escalation_trigger')
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
     -- a deal outcome can only be resolved from a stage that can advance
     IF outcome_type = 'deal_progression' AND metadata ? 'deal_stage_at_creation'
        AND learning.deal_stage_rank(metadata->>'deal_stage_at_creation') IS NULL THEN

@@ -118,7 +118,7 @@ COMMENT ON FUNCTION learning.feedback_rollup() IS
 CREATE FUNCTION learning.rollup_flush() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'learning_rollup_flush';
 COMMENT ON FUNCTION learning.rollup_flush() IS
-    'AFTER STATEMENT trigger: writes the statement''s rollup deltas (one upsert per rollup table) and turns its rows into outbox events';
+    'AFTER STATEMENT trigger: turns the statement''s rows into outbox events (the rollup deltas are written at commit)';
 
 CREATE TRIGGER outcome_records_rollup_insert
     AFTER INSERT ON learning.outcome_records
