@@ -23,6 +23,9 @@ PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track headers: every object depends on them all.
+$(OBJS): $(wildcard src/*.h)
+
 SQL_PARTS = $(sort $(wildcard sql/parts/*.sql))
 
 sql/learning--$(EXTVERSION).sql: $(SQL_PARTS) learning.control

@@ -143,7 +143,7 @@ PG_FUNCTION_INFO_V1(learning_trend_direction);
 /* Saved plans of the read queries. */
 enum
 {
-	Q_OUTCOMES, Q_DAILY, Q_FEEDBACK, Q_CALIBRATION, Q_ESCALATIONS, Q_REP_KNOWN, Q_MINUTES, NQUERIES
+	Q_OUTCOMES, Q_DAILY, Q_FEEDBACK, Q_CALIBRATION, Q_ESCALATIONS, Q_REP_KNOWN, Q_MINUTES, Q_COVERAGE, NQUERIES
 };
 static SPIPlanPtr plans[NQUERIES];
 
@@ -188,10 +188,13 @@ static const char *const query_text[NQUERIES] = {
 	/* Q_REP_KNOWN */
 	"SELECT EXISTS (SELECT 1 FROM learning.outcome_rollups WHERE tenant_id = $1 AND rep_id = $2)",
 	/* Q_MINUTES */
-	"SELECT action_type, minutes FROM learning.action_minutes_saved WHERE tenant_id = $1"
+	"SELECT action_type, minutes FROM learning.action_minutes_saved WHERE tenant_id = $1",
+	/* Q_COVERAGE: the period's distinct conversations, and those with feedback (see conversation_coverage) */
+	"SELECT coalesce(sum(conversations), 0)::float8, coalesce(sum(with_feedback), 0)::float8 "
+	"  FROM learning.conversation_coverage WHERE tenant_id = $1 AND day >= $2"
 };
 
-static const int query_nargs[NQUERIES] = {4, 3, 4, 1, 5, 2, 1};
+static const int query_nargs[NQUERIES] = {4, 3, 4, 1, 5, 2, 1, 2};
 
 /* ----------------------------------------------------------------
  * Small helpers
@@ -267,7 +270,8 @@ run(int q, Datum *values, const char *nulls)
 		{TEXTOID},
 		{TEXTOID, DATEOID, DATEOID, TEXTOID, TEXTOID},
 		{TEXTOID, TEXTOID},
-		{TEXTOID}
+		{TEXTOID},
+		{TEXTOID, DATEOID}
 	};
 	int			ret;
 
@@ -1096,7 +1100,20 @@ learning_manager_dashboard(PG_FUNCTION_ARGS)
 	sfirst = true;
 	appendStringInfoChar(&buf, '{');
 	json_number(&buf, "submission_rate", round_dp(ratio(f.n, resolved(&p.total)), 4), &sfirst);
-	json_number(&buf, "coverage_percent", round_dp(100.0 * ratio(convf, conv), 2), &sfirst);
+	{
+		Datum		values[2];
+		double		nconv, nconvf;
+
+		values[0] = CStringGetTextDatum(p.tenant_id);
+		values[1] = DateADTGetDatum(p.from);
+		run(Q_COVERAGE, values, NULL);
+		nconv = col_float(0, 1);
+		nconvf = col_float(0, 2);
+		/* % of the period's conversations (with an outcome in it) that got feedback in it */
+		json_number(&buf, "coverage_percent", round_dp(100.0 * ratio(nconvf, nconv), 2), &sfirst);
+		json_count(&buf, "conversations", nconv, &sfirst);
+		json_count(&buf, "conversations_with_feedback", nconvf, &sfirst);
+	}
 	json_count(&buf, "feedback_entries", f.n, &sfirst);
 	json_count(&buf, "conversation_days", conv, &sfirst);
 	json_count(&buf, "conversation_days_with_feedback", convf, &sfirst);

@@ -341,6 +341,17 @@ learning_delta_flush(DeltaTarget *target)
 	guc_level = learning_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "learning: SPI_connect failed");
+	/*
+	 * A lock statement first, when the target has one: the flush that follows
+	 * then reads, with a new snapshot, what every earlier committer wrote.
+	 */
+	if (target->lock_sql != NULL)
+	{
+		ret = SPI_execute_plan(learning_saved_plan(&target->lock_plan, target->lock_sql, nparams, argtypes),
+							   params, NULL, false, 0);
+		if (ret < 0)
+			elog(ERROR, "learning: %s lock failed: %s", target->name, SPI_result_code_string(ret));
+	}
 	ret = SPI_execute_plan(learning_saved_plan(&target->plan, target->sql, nparams, argtypes),
 						   params, NULL, false, 0);
 	if (ret < 0)

@@ -83,6 +83,8 @@ typedef struct DeltaTarget
 	int			nvalues;		/* values, passed as float8[] after the keys */
 	const char *sql;			/* the flush; the last parameter is the shard (int2) */
 	SPIPlanPtr	plan;			/* prepared on first flush */
+	const char *lock_sql;		/* NULL, or a statement run first with the same parameters */
+	SPIPlanPtr	lock_plan;
 } DeltaTarget;
 
 extern void learning_delta_add(DeltaTarget *target, const char *const *keys,

@@ -7,10 +7,10 @@ SELECT learning.record_outcome('rob', 'c1', 'escalate', 0.5, 'escalation_result'
 SELECT learning.record_outcome('rob', 'c2', 'escalate', 0.5, 'escalation_result', metadata => '{"escalation_trigger": true}') IS NOT NULL AS bool_trigger;
 SELECT learning.record_outcome('rob', 'c3', 'escalate', 0.5, 'escalation_result', metadata => '{"escalation_trigger": {"a": [1]}}') IS NOT NULL AS object_trigger;
 SELECT learning.record_outcome('rob', 'c4', 'escalate', 0.5, 'escalation_result', metadata => '{"escalation_trigger": null}') IS NOT NULL AS null_trigger;
-SELECT escalation_trigger, sum(actions) FROM learning.outcome_rollups WHERE tenant_id = 'rob' GROUP BY 1 ORDER BY 1 COLLATE "C";
+SELECT escalation_trigger, sum(actions) FROM learning.outcome_rollups WHERE tenant_id = 'rob' GROUP BY 1 ORDER BY escalation_trigger COLLATE "C";
 -- and the same through a plain UPDATE that resolves them
 UPDATE learning.outcome_records SET status = 'positive' WHERE tenant_id = 'rob';
-SELECT escalation_trigger, sum(positive) FROM learning.outcome_rollups WHERE tenant_id = 'rob' GROUP BY 1 ORDER BY 1 COLLATE "C";
+SELECT escalation_trigger, sum(positive) FROM learning.outcome_rollups WHERE tenant_id = 'rob' GROUP BY 1 ORDER BY escalation_trigger COLLATE "C";
 -- a deal stage at resolution that is not a string (a direct write) is counted by its text too
 SELECT learning.record_outcome('rob', 'c5', 'qualify', 0.5, 'deal_progression') AS deal \gset
 UPDATE learning.outcome_records SET status = 'positive', outcome_score = 0.2,

@@ -9,7 +9,7 @@
 -- deletes, re-keying updates (rep, created_at, conversation), feedback with
 -- back-dated created_at.  Periods of 1, 7, 30, 90 and 365 days; every rep.
 BEGIN;
-SELECT plan(87);
+SELECT plan(88);
 SELECT setseed(0.4242);
 
 -- ---------------------------------------------------------------- helpers
@@ -141,9 +141,13 @@ CREATE FUNCTION pg_temp.expected_manager(t text, d int) RETURNS jsonb LANGUAGE s
         'escalation_rate', (SELECT pg_temp.rate(count(*) FILTER (WHERE outcome_type = 'escalation_result'), count(*)) FROM o),
         'feedback_health', jsonb_build_object(
             'submission_rate', pg_temp.rate((SELECT count(*) FROM f), (SELECT count(*) FROM o WHERE status <> 'pending')),
-            'coverage_percent', pg_temp.rate(100 * (SELECT count(*) FROM cd WHERE EXISTS (
-                                    SELECT 1 FROM f WHERE f.conversation_state_id = cd.conversation_state_id AND f.day = cd.day)),
-                                    (SELECT count(*) FROM cd), 2)),
+            -- SPEC: % of the period's conversations (those with an outcome in it) with feedback in it
+            'coverage_percent', pg_temp.rate(100 * (SELECT count(DISTINCT o.conversation_state_id) FROM o WHERE EXISTS (
+                                    SELECT 1 FROM f WHERE f.conversation_state_id = o.conversation_state_id)),
+                                    (SELECT count(DISTINCT conversation_state_id) FROM o), 2),
+            'conversations', (SELECT count(DISTINCT conversation_state_id) FROM o),
+            'conversations_with_feedback', (SELECT count(DISTINCT o.conversation_state_id) FROM o WHERE EXISTS (
+                                    SELECT 1 FROM f WHERE f.conversation_state_id = o.conversation_state_id))),
         'aggregate_calibration', jsonb_build_object(
             'by_action_type', pg_temp.calibration(t),
             'overall_brier', (SELECT round(learning.brier_score(predicted_confidence,
@@ -321,7 +325,28 @@ SELECT 'd', tenant_id, day::text, '', sum(actions) || '|' || sum(escalations) ||
        || round(sum(feedback_normalized_sum)::numeric, 6) || '|' || sum(conversations) || '|' || sum(conversations_with_feedback)
   FROM learning.daily_totals WHERE tenant_id LIKE 'dash_%' GROUP BY 1, 2, 3, 4
 HAVING sum(actions) <> 0 OR sum(feedback_count) <> 0;
+CREATE TEMP TABLE coverage_before AS
+SELECT 'c' k, tenant_id, day::text d, sum(conversations)::text || '|' || sum(with_feedback) v
+  FROM learning.conversation_coverage WHERE tenant_id LIKE 'dash_%' GROUP BY 1, 2, 3
+HAVING sum(conversations) <> 0 OR sum(with_feedback) <> 0
+UNION ALL
+SELECT 'l', tenant_id, conversation_state_id, last_outcome_day || '|' || last_feedback_day
+  FROM learning.conversation_last WHERE tenant_id LIKE 'dash_%' AND last_outcome_day IS NOT NULL;
 SELECT learning.rebuild_rollups(t) FROM unnest(ARRAY['dash_utc', 'dash_kol', 'dash_ny']) t;
+SELECT is((SELECT count(*) FROM (
+              (SELECT * FROM coverage_before EXCEPT
+               (SELECT 'c', tenant_id, day::text, sum(conversations)::text || '|' || sum(with_feedback)
+                  FROM learning.conversation_coverage WHERE tenant_id LIKE 'dash_%' GROUP BY 1, 2, 3
+                 HAVING sum(conversations) <> 0 OR sum(with_feedback) <> 0
+                UNION ALL
+                SELECT 'l', tenant_id, conversation_state_id, last_outcome_day || '|' || last_feedback_day
+                  FROM learning.conversation_last WHERE tenant_id LIKE 'dash_%' AND last_outcome_day IS NOT NULL))
+              UNION ALL
+              (SELECT 'c', tenant_id, day::text, sum(conversations)::text || '|' || sum(with_feedback)
+                  FROM learning.conversation_coverage WHERE tenant_id LIKE 'dash_%' GROUP BY 1, 2, 3
+                 HAVING sum(conversations) <> 0 OR sum(with_feedback) <> 0
+                EXCEPT SELECT * FROM coverage_before WHERE k = 'c')) x), 0::bigint,
+          'the incrementally kept conversation coverage equals a rebuild from the raw rows');
 SELECT is((SELECT count(*) FROM (
               (SELECT * FROM before_rebuild EXCEPT
                SELECT 'o', tenant_id, day::text, rep_id || '|' || action_type || '|' || outcome_type || '|' || escalation_trigger,

@@ -82,6 +82,33 @@ CREATE TABLE learning.conversation_days (
     feedbacks             bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, conversation_state_id, day)
 );
+-- Distinct conversations of a period, exactly, in as many rows as days: a
+-- dashboard's period always ends today, so a conversation had an outcome in
+-- the last N days iff its last outcome day is one of them, and had feedback
+-- in them too iff the earlier of its last outcome day and last feedback day
+-- is.  conversation_last keeps those two days per conversation (its row lock
+-- orders the writers of one conversation); conversation_coverage counts
+-- conversations by them, striped over shards like the other rollups.
+CREATE TABLE learning.conversation_last (
+    tenant_id             text NOT NULL,
+    conversation_state_id text NOT NULL,
+    last_outcome_day      date,
+    last_feedback_day     date,
+    PRIMARY KEY (tenant_id, conversation_state_id)
+);
+COMMENT ON TABLE learning.conversation_last IS
+    'Last local day with an outcome and with feedback per (tenant, conversation); maintained with the rollups';
+CREATE TABLE learning.conversation_coverage (
+    tenant_id      text     NOT NULL,
+    day            date     NOT NULL,
+    shard          smallint NOT NULL,
+    conversations  bigint   NOT NULL DEFAULT 0,
+    with_feedback  bigint   NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day, shard)
+);
+COMMENT ON TABLE learning.conversation_coverage IS
+    'Conversations counted at their last outcome day, and those with feedback at the earlier of their last outcome and feedback days; summed over day >= period start they give the period''s distinct conversations';
+
 COMMENT ON TABLE learning.conversation_days IS
     'Outcomes and feedback per (tenant, conversation, local day); its transitions count distinct conversations in learning.daily_totals';
 
@@ -175,6 +202,8 @@ BEGIN
     DELETE FROM learning.outcome_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id;
     DELETE FROM learning.daily_totals r WHERE r.tenant_id = rebuild_rollups.tenant_id;
     DELETE FROM learning.conversation_days r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    DELETE FROM learning.conversation_last r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    DELETE FROM learning.conversation_coverage r WHERE r.tenant_id = rebuild_rollups.tenant_id;
     DELETE FROM learning.feedback_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id;
 
     INSERT INTO learning.outcome_rollups
@@ -198,6 +227,21 @@ BEGIN
             SELECT f.conversation_state_id, (f.created_at AT TIME ZONE tz)::date, 0, 1
               FROM learning.feedback_entries f WHERE f.tenant_id = rebuild_rollups.tenant_id) x
      GROUP BY c, d;
+
+    INSERT INTO learning.conversation_last
+    SELECT c.tenant_id, c.conversation_state_id, max(c.day) FILTER (WHERE c.outcomes > 0),
+           max(c.day) FILTER (WHERE c.feedbacks > 0)
+      FROM learning.conversation_days c WHERE c.tenant_id = rebuild_rollups.tenant_id
+     GROUP BY 1, 2;
+    INSERT INTO learning.conversation_coverage
+    SELECT rebuild_rollups.tenant_id, d, 0, sum(n), sum(nf)
+      FROM (SELECT l.last_outcome_day d, 1 n, 0 nf FROM learning.conversation_last l
+             WHERE l.tenant_id = rebuild_rollups.tenant_id AND l.last_outcome_day IS NOT NULL
+            UNION ALL
+            SELECT least(l.last_outcome_day, l.last_feedback_day), 0, 1 FROM learning.conversation_last l
+             WHERE l.tenant_id = rebuild_rollups.tenant_id AND l.last_outcome_day IS NOT NULL
+               AND l.last_feedback_day IS NOT NULL) x
+     GROUP BY d;
 
     INSERT INTO learning.feedback_rollups
     SELECT f.tenant_id, (f.created_at AT TIME ZONE tz)::date, f.reviewer_id, f.reviewer_role, f.target_type,
@@ -253,7 +297,8 @@ BEGIN
         TRUNCATE learning.feedback_rollups;
     END IF;
     -- the shared tables keep only what the other raw table still explains
-    TRUNCATE learning.daily_totals, learning.conversation_days;
+    TRUNCATE learning.daily_totals, learning.conversation_days, learning.conversation_last,
+             learning.conversation_coverage;
     PERFORM learning.rebuild_rollups(t.tenant_id)
        FROM (SELECT DISTINCT f.tenant_id FROM learning.feedback_entries f
              UNION SELECT DISTINCT o.tenant_id FROM learning.outcome_records o) t;

@@ -471,7 +471,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['outcome_records', 'feedback_entries', 'signals', 'calibration_bins',
                              'calibration_state', 'calibration_adjustments', 'events',
                              'outcome_windows', 'tenant_settings', 'action_minutes_saved',
-                             'outcome_rollups', 'daily_totals', 'conversation_days', 'feedback_rollups'] LOOP
+                             'outcome_rollups', 'daily_totals', 'conversation_days', 'feedback_rollups',
+                             'conversation_last', 'conversation_coverage'] LOOP
         CONTINUE WHEN pg_catalog.to_regclass('learning.' || pg_catalog.quote_ident(t)) IS NULL;
         EXECUTE pg_catalog.format('ALTER TABLE learning.%I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', t);
         -- per command: USING for what is read, changed or deleted; WITH CHECK for what is written
