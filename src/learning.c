@@ -217,7 +217,12 @@ learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes
 {
 	if (*cache == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+		/*
+		 * Always the generic plan: these statements take arrays and keys as
+		 * parameters, for which a custom plan always looks cheaper, so the
+		 * plan cache would re-plan them at every call.
+		 */
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "learning: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
