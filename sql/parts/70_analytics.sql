@@ -7,7 +7,7 @@
 -- an AFTER ROW trigger accumulates, and the transaction writes them at commit
 -- with one upsert per table into this backend's shard row (backend % 16), so
 -- concurrent writers never wait on one counter row; readers add the shards
--- (and first write what their own transaction has gathered).
+-- and see what is committed.
 -- The dashboards (src/analytics.c) read only rollup rows, never outcome rows
 -- (except escalation_history, which lists individual escalations).
 --
