@@ -435,6 +435,14 @@ feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
 	learning_delta_add(&conversation_days_target, ckeys, c, sign);
 }
 
+/* json_column appends "column": the column's text, from a tuple (an event item's field). */
+static void
+json_column(StringInfo buf, HeapTuple tuple, TupleDesc desc, const char *column, bool *first)
+{
+	learning_json_key(buf, column, first);
+	learning_json_string(buf, learning_tuple_text(tuple, desc, column));
+}
+
 /* note_outcome_event notes an outcome row for its statement's outbox event. */
 static void
 note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type)
@@ -448,14 +456,10 @@ note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type)
 		bool		first = true;
 
 		appendStringInfoChar(item, '{');
-		learning_json_key(item, "id", &first);
-		learning_json_string(item, learning_tuple_text(tuple, desc, "id"));
-		learning_json_key(item, "action_type", &first);
-		learning_json_string(item, learning_tuple_text(tuple, desc, "action_type"));
-		learning_json_key(item, "outcome_type", &first);
-		learning_json_string(item, learning_tuple_text(tuple, desc, "outcome_type"));
-		learning_json_key(item, "rep_id", &first);
-		learning_json_string(item, learning_tuple_text(tuple, desc, "rep_id"));
+		json_column(item, tuple, desc, "id", &first);
+		json_column(item, tuple, desc, "action_type", &first);
+		json_column(item, tuple, desc, "outcome_type", &first);
+		json_column(item, tuple, desc, "rep_id", &first);
 		learning_json_key(item, "status", &first);
 		learning_json_string(item, status);
 		appendStringInfoChar(item, '}');
@@ -538,14 +542,10 @@ learning_feedback_rollup(PG_FUNCTION_ARGS)
 			bool		first = true;
 
 			appendStringInfoChar(item, '{');
-			learning_json_key(item, "id", &first);
-			learning_json_string(item, learning_tuple_text(tuple, desc, "id"));
-			learning_json_key(item, "conversation_state_id", &first);
-			learning_json_string(item, learning_tuple_text(tuple, desc, "conversation_state_id"));
-			learning_json_key(item, "target_type", &first);
-			learning_json_string(item, learning_tuple_text(tuple, desc, "target_type"));
-			learning_json_key(item, "source", &first);
-			learning_json_string(item, learning_tuple_text(tuple, desc, "source"));
+			json_column(item, tuple, desc, "id", &first);
+			json_column(item, tuple, desc, "conversation_state_id", &first);
+			json_column(item, tuple, desc, "target_type", &first);
+			json_column(item, tuple, desc, "source", &first);
 			learning_json_key(item, "rating", &first);
 			appendStringInfoString(item, learning_tuple_text(tuple, desc, "rating"));
 			appendStringInfoChar(item, '}');
