@@ -30,6 +30,8 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
+
 #include <math.h>
 
 #include "access/xact.h"
@@ -889,6 +891,9 @@ learning_rep_dashboard(PG_FUNCTION_ARGS)
 		if (p.rep_id[0] == '\0')
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("rep_id must not be empty"),
 							errhint("Pass NULL for the whole tenant.")));
+		if (pg_mbstrlen(p.rep_id) > 200)
+			ereport(ERROR, (errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+							errmsg("rep_id must be at most 200 characters, got %d", pg_mbstrlen(p.rep_id))));
 	}
 	period_open(&p);
 	if (p.rep_id != NULL)

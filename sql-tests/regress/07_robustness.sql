@@ -25,6 +25,9 @@ SELECT err($$INSERT INTO learning.outcome_records (tenant_id, conversation_state
              VALUES ('rob', 'c7', 'escalate', 0.5, 'escalation_result', now(),
                      jsonb_build_object('escalation_trigger', repeat('x', 3000)))$$);
 
+-- a rep id longer than any id is 22001, like the ids of the write functions
+SELECT err($$SELECT learning.rep_dashboard('rob', repeat('r', 201))$$);
+
 -- JSON dates and times do not follow the session's DateStyle or TimeZone
 SET datestyle = 'SQL, DMY';
 SET timezone = 'Asia/Kolkata';
