@@ -30,13 +30,12 @@
  */
 #include "postgres.h"
 
-#include "mb/pg_wchar.h"
-
 #include <math.h>
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
