@@ -96,6 +96,33 @@ echo "| plain INSERT + UPDATE by primary key, same columns and indexes | $plain 
 echo "| ratio | $(awk "BEGIN {printf \"%.2f\", $ours / $plain}") |"
 echo
 
+# where the difference goes: one record_outcome per transaction, with and
+# without the extension's triggers (bins, rollups, outbox), next to the plain INSERT
+cat >"$TEST_ROOT/record.sql" <<'SQL'
+SELECT learning.record_outcome('split', 'conv-' || :client_id, 'send_email', random(), 'email_engagement');
+SQL
+cat >"$TEST_ROOT/insert.sql" <<'SQL'
+INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at)
+VALUES ('split', 'conv-' || :client_id, 'send_email', random(), 'email_engagement', now() + interval '24 hours');
+SQL
+latency() {  # $1 = script: average latency in microseconds
+    "$PGBIN/pgbench" -h "$TEST_ROOT" -p $PORT -U postgres -n -M prepared -c 1 -j 1 -T "$SECS" -f "$1" bench 2>&1 \
+        | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' | awk '{printf "%.0f", $1 * 1000}'
+}
+rec_all=$(latency "$TEST_ROOT/record.sql")
+$PSQL -d bench -c "ALTER TABLE learning.outcome_records DISABLE TRIGGER USER"
+rec_bare=$(latency "$TEST_ROOT/record.sql")
+$PSQL -d bench -c "ALTER TABLE learning.outcome_records ENABLE TRIGGER USER"
+ins=$(latency "$TEST_ROOT/insert.sql")
+echo "Where the difference goes (one statement per transaction, average latency):"
+echo
+echo "| statement | µs |"
+echo "|---|---|"
+echo "| plain INSERT | $ins |"
+echo "| record_outcome with the extension's triggers disabled (no bins, rollups, outbox) | $rec_bare |"
+echo "| record_outcome | $rec_all |"
+echo
+
 # 3. eight writers on one action type vs eight on eight types
 cat >"$TEST_ROOT/same.sql" <<'SQL'
 SELECT learning.record_outcome('conc', 'conv-' || :client_id, 'same_type', random(), 'email_engagement') AS id \gset

@@ -103,6 +103,7 @@ static int	delta_key_match(const void *a, const void *b, Size keysize);
 static int	target_index(DeltaTarget *target);
 static void delta_enter(const DeltaKey *key, const double *values, int nvalues, double sign);
 static int	entry_cmp(const void *a, const void *b);
+static void learning_delta_flush(DeltaTarget *target);
 static void relabel_written(SubTransactionId mySubid, SubTransactionId parentSubid);
 
 static uint32
@@ -228,7 +229,7 @@ entry_cmp(const void *a, const void *b)
  * the session's own schemas (a planted operator) out of that statement.  An
  * error aborts the transaction, which restores the user and the path.
  */
-void
+static void
 learning_delta_flush(DeltaTarget *target)
 {
 	HASH_SEQ_STATUS seq;

@@ -89,7 +89,6 @@ typedef struct DeltaTarget
 
 extern void learning_delta_add(DeltaTarget *target, const char *const *keys,
 							   const double *values, double sign);
-extern void learning_delta_flush(DeltaTarget *target);
 extern void learning_deltas_flush_all(void);
 extern void learning_deltas_xact_callback(int event);
 extern void learning_deltas_subxact_abort(SubTransactionId mySubid);

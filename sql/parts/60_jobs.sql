@@ -70,9 +70,8 @@ BEGIN
          WHERE s.tenant_id = b.tenant_id AND s.id = b.id
         RETURNING s.tenant_id
     )
-    SELECT r.tenant_id, count(*)::bigint FROM resolved r GROUP BY r.tenant_id
-    UNION ALL
-    SELECT m.tenant_id, 0::bigint FROM marked m WHERE false;
+    -- (marked runs whether or not it is read: data-modifying CTEs always complete)
+    SELECT r.tenant_id, count(*)::bigint FROM resolved r GROUP BY r.tenant_id;
 END $$;
 COMMENT ON FUNCTION learning.apply_signals(text) IS
     'Applies the unapplied signals of a signal job to the pending outcomes they resolve; returns outcomes resolved per tenant';
