@@ -39,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -355,6 +356,10 @@ learning_trend_direction(PG_FUNCTION_ARGS)
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 							errmsg("daily_values must not contain nulls")));
 		v[i] = DatumGetFloat8(elems[i]);
+		if (isnan(v[i]) || isinf(v[i]))
+			ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							errmsg("daily_values must be finite numbers, got %s at position %d",
+								   float8out_internal(v[i]), i + 1)));
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(learning_trend(v, n)));
 }
@@ -384,12 +389,17 @@ period_args(FunctionCallInfo fcinfo, int days_arg, Period *p)
 						errmsg("days must be between 1 and 365, got %d", p->days)));
 }
 
+/*
+ * The GUC level of the pinned search_path, from period_open to finish_jsonb.
+ * One call at a time: the queries in between call no dashboard function.
+ */
+static int	period_spi_level;
+
 /* period_open connects SPI and computes the period's days (after the arguments are checked). */
 static void
 period_open(Period *p)
 {
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
+	period_spi_level = learning_spi_connect();
 	p->time_zone = learning_tenant_time_zone(p->tenant_id);
 	p->to = learning_local_day(p->time_zone, GetCurrentTransactionStartTimestamp());
 	p->from = p->to - (p->days - 1);
@@ -854,7 +864,7 @@ finish_jsonb(StringInfo buf, MemoryContext caller)
 	Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data));
 
 	MemoryContextSwitchTo(old);
-	SPI_finish();
+	learning_spi_finish(period_spi_level);
 	return result;
 }
 

@@ -194,7 +194,12 @@ pending_add(const char *tenant_id, const char *action_type, int bin,
 Datum
 learning_outcome_calibrate(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	static const char *const tables[] = {"outcome_records", NULL};
+	static const LearningColumn columns[] = {
+		{"status", TEXTOID}, {"predicted_confidence", FLOAT8OID}, {"outcome_score", FLOAT8OID},
+		{"tenant_id", TEXTOID}, {"action_type", TEXTOID}, {NULL, InvalidOid}
+	};
+	TriggerData *trigdata = learning_trigger_guard(fcinfo, "outcome_calibrate", tables, columns);
 	TupleDesc	desc;
 	HeapTuple	tuple;
 	double		sign = 1.0;
@@ -202,7 +207,7 @@ learning_outcome_calibrate(PG_FUNCTION_ARGS)
 	bool		pnull, snull;
 	double		p, score, o;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		elog(ERROR, "learning_outcome_calibrate must be an AFTER ROW trigger");
 
@@ -254,10 +259,11 @@ learning_brier_accum(PG_FUNCTION_ARGS)
 	float8	   *s;
 	float8		d;
 
-	if (isnan(p) || isinf(p) || isnan(o) || isinf(o))
+	/* probabilities and outcomes: anything else has no Brier score (and may overflow) */
+	if (isnan(p) || p < 0.0 || p > 1.0 || isnan(o) || o < 0.0 || o > 1.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("brier_score needs finite values, got predicted %s and outcome %s",
+				 errmsg("brier_score needs values between 0 and 1, got predicted %s and outcome %s",
 						float8out_internal(p), float8out_internal(o))));
 	d = (p - o) * (p - o);
 
@@ -329,13 +335,13 @@ load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_
 	Datum		values[2];
 	uint64		i;
 	int			ret;
+	int			level;
 
 	memset(bins, 0, sizeof(BinSums) * LEARNING_NBINS);
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = CStringGetTextDatum(action_type);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
+	level = learning_spi_connect();
 	learning_saved_plan(&load_bins_plan,
 						"SELECT bin_index, n::float8, sum_p, sum_p2, sum_o, sum_o2, sum_po "
 						"  FROM learning.calibration_bins "
@@ -363,7 +369,7 @@ load_bins(const char *tenant_id, const char *action_type, BinSums bins[LEARNING_
 		b->sum_o2 += DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
 		b->sum_po += DatumGetFloat8(SPI_getbinval(tup, desc, 7, &isnull));
 	}
-	SPI_finish();
+	learning_spi_finish(level);
 }
 
 /* load_confidence_scale reads the stored scale of an action type (1.0 when none). */
@@ -374,11 +380,11 @@ load_confidence_scale(const char *tenant_id, const char *action_type)
 	Datum		values[2];
 	double		scale = 1.0;
 	int			ret;
+	int			level;
 
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = CStringGetTextDatum(action_type);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
+	level = learning_spi_connect();
 	learning_saved_plan(&load_scale_plan,
 										"SELECT confidence_scale FROM learning.calibration_state "
 										" WHERE tenant_id = $1 AND action_type = $2",
@@ -394,7 +400,7 @@ load_confidence_scale(const char *tenant_id, const char *action_type)
 		if (!isnull)
 			scale = DatumGetFloat8(d);
 	}
-	SPI_finish();
+	learning_spi_finish(level);
 	return scale;
 }
 
@@ -689,6 +695,8 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 	Oid			argtypes[8] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID, TEXTOID};
 	Datum		values[8];
 	int			ret;
+	int			level;
+	Datum		answer;
 
 	check_tenant_and_type(fcinfo);
 	tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -721,8 +729,7 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 	/* lock the stored scale so that concurrent checks apply one step each */
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = CStringGetTextDatum(action_type);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
+	level = learning_spi_connect();
 	ret = SPI_execute_with_args(
 								"INSERT INTO learning.calibration_state AS s (tenant_id, action_type) VALUES ($1, $2) "
 								"ON CONFLICT (tenant_id, action_type) DO UPDATE SET checked_at = s.checked_at "
@@ -749,7 +756,7 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 		SPI_execute_with_args("UPDATE learning.calibration_state SET checked_at = pg_catalog.now() "
 							  " WHERE tenant_id = $1 AND action_type = $2",
 							  2, argtypes, values, NULL, false, 0);
-		SPI_finish();
+		learning_spi_finish(level);
 		PG_RETURN_NULL();
 	}
 
@@ -797,22 +804,13 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 	learning_json_string(&result, reason.data);
 	appendStringInfoChar(&result, '}');
 
-	/* announce it (SPEC section 5) */
-	{
-		Oid			eargtypes[3] = {TEXTOID, TEXTOID, JSONBOID};
-		Datum		evalues[3];
+	/* announce it (the outbox copies it and writes it at commit) */
+	learning_event_emit(tenant_id, "calibration_adjusted", result.data);
 
-		evalues[0] = values[0];
-		evalues[1] = CStringGetTextDatum("calibration_adjusted");
-		evalues[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data));
-		ret = SPI_execute_with_args("SELECT learning.emit_event($1, $2, $3)",
-									3, eargtypes, evalues, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "learning: announcing the adjustment failed: %s", SPI_result_code_string(ret));
-	}
-	SPI_finish();
-
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)));
+	/* result lives in SPI's memory, gone at SPI_finish: hand the caller a copy */
+	answer = SPI_datumTransfer(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)), false, -1);
+	learning_spi_finish(level);
+	PG_RETURN_DATUM(answer);
 }
 
 /* ----------------------------------------------------------------

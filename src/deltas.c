@@ -245,9 +245,7 @@ learning_delta_flush(DeltaTarget *target)
 	Oid		   *argtypes;
 	int			i, j;
 	int			ret;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			guc_level;
+	LearningPrivileged priv;
 
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
@@ -336,12 +334,7 @@ learning_delta_flush(DeltaTarget *target)
 	params[nparams - 1] = Int16GetDatum((int16) (LEARNING_BACKEND_NUMBER % LEARNING_SHARDS));
 	argtypes[nparams - 1] = INT2OID;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	guc_level = learning_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
+	learning_privileged_begin(&priv);
 	/*
 	 * A lock statement first, when the target has one: the flush that follows
 	 * then reads, with a new snapshot, what every earlier committer wrote.
@@ -357,9 +350,7 @@ learning_delta_flush(DeltaTarget *target)
 						   params, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "learning: %s flush failed: %s", target->name, SPI_result_code_string(ret));
-	SPI_finish();
-	learning_unpin_search_path(guc_level);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	learning_privileged_end(&priv);
 }
 
 /* learning_deltas_flush_all flushes the pending deltas of every target. */

@@ -473,29 +473,16 @@ learning_events_xact_callback(int event)
 				ListCell   *lc;
 				List	   *group = NIL;
 				const char *tenant = NULL;
-				Oid			save_userid;
-				int			save_sec_context;
-				int			guc_level;
+				LearningPrivileged priv;
 
 				list_sort(sorted, pending_tenant_cmp);	/* stable: keeps emission order */
 
 				/*
-				 * Write the outbox as the bootstrap superuser, whoever made
-				 * the events: at commit the session may still be an
-				 * unprivileged role (PostgREST's SET LOCAL ROLE) with no right
-				 * to learning.events nor to the relay queue.  search_path is
-				 * pinned to pg_catalog so that no schema of the session's
-				 * (a planted operator) takes part.  An error aborts the
-				 * transaction, which restores the user and the path.
+				 * Write the outbox as the bootstrap superuser with a pinned
+				 * search_path, whoever made the events (spi_util.c says why).
 				 */
-				GetUserIdAndSecContext(&save_userid, &save_sec_context);
-				SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-									   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-									   SECURITY_RESTRICTED_OPERATION);
-				guc_level = learning_pin_search_path();
 				PushActiveSnapshot(GetTransactionSnapshot());
-				if (SPI_connect() != SPI_OK_CONNECT)
-					elog(ERROR, "learning: SPI_connect failed");
+				learning_privileged_begin(&priv);
 				foreach(lc, sorted)
 				{
 					PendingEvent *e = lfirst(lc);
@@ -509,9 +496,7 @@ learning_events_xact_callback(int event)
 					group = lappend(group, e);
 				}
 				write_tenant_events(tenant, group, event == XACT_EVENT_PRE_COMMIT);
-				SPI_finish();
-				learning_unpin_search_path(guc_level);
-				SetUserIdAndSecContext(save_userid, save_sec_context);
+				learning_privileged_end(&priv);
 				PopActiveSnapshot();
 			}
 			forget_all();
@@ -605,6 +590,7 @@ learning_events_since(PG_FUNCTION_ARGS)
 	Oid			argtypes[3] = {TEXTOID, INT8OID, INT4OID};
 	Datum		values[3];
 	int			ret;
+	int			level;
 	uint64		i;
 
 	if (PG_ARGISNULL(0))
@@ -634,8 +620,7 @@ learning_events_since(PG_FUNCTION_ARGS)
 	values[2] = Int32GetDatum(max);
 	outbox_lock_tag(&tag, tenant_id);
 	(void) LockAcquire(&tag, ShareLock, false, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "learning: SPI_connect failed");
+	level = learning_spi_connect();
 	/* not read-only: the query takes a fresh snapshot while the lock is held */
 	ret = SPI_execute_with_args("SELECT tenant_id, id, event_type, payload, created_at FROM learning.events "
 								" WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
@@ -653,6 +638,6 @@ learning_events_since(PG_FUNCTION_ARGS)
 			row[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
 	}
-	SPI_finish();
+	learning_spi_finish(level);
 	return (Datum) 0;
 }

@@ -575,6 +575,8 @@ learning_launcher_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	/* before any SQL: the database's own settings may name a planted search_path */
+	learning_worker_pin_search_path();
 	pgstat_report_appname(LEARNING_LAUNCHER_TYPE);
 
 	launcher_cxt = AllocSetContextCreate(TopMemoryContext, "learning launcher",

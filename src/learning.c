@@ -22,7 +22,6 @@
 #include <limits.h>
 
 #include "access/xact.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -49,9 +48,6 @@ int			learning_webhook_delivery_retention = 7 * 24 * 60 * 60;
 int			learning_relay_poll_interval = 100;
 char	   *learning_sse_publish_url = NULL;
 int			learning_event_retention = 3 * 24 * 60 * 60;
-
-/* True when _PG_init ran inside shared_preload_libraries processing. */
-bool		learning_preloaded = false;
 
 void		_PG_init(void);
 
@@ -148,10 +144,7 @@ _PG_init(void)
 	RegisterSubXactCallback(learning_subxact_callback, NULL);
 
 	if (process_shared_preload_libraries_in_progress)
-	{
-		learning_preloaded = true;
 		learning_register_launcher();
-	}
 	else if (!IsBinaryUpgrade)
 		ereport(NOTICE,
 				(errmsg("learning is not in shared_preload_libraries: its background jobs will not run"),
@@ -203,83 +196,4 @@ learning_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		learning_deltas_subxact_commit(mySubid, parentSubid);
 		learning_events_subxact_commit(mySubid, parentSubid);
 	}
-}
-
-/*
- * learning_saved_plan returns the plan cached in *cache, preparing and
- * keeping it for the life of the backend on first use.  Every statement the
- * C code runs on a hot path (record, resolve, commit) goes through here, so
- * it is parsed and planned once per backend, not once per call.  Call inside
- * SPI_connect.
- */
-SPIPlanPtr
-learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*cache == NULL)
-	{
-		/*
-		 * Always the generic plan: these statements take arrays and keys as
-		 * parameters, for which a custom plan always looks cheaper, so the
-		 * plan cache would re-plan them at every call.
-		 */
-		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL)
-			elog(ERROR, "learning: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "learning: SPI_keepplan failed");
-		*cache = plan;
-	}
-	return *cache;
-}
-
-/*
- * learning_attnum is the attribute number of a column (elog when missing:
- * the extension's own tables always have it).
- */
-int
-learning_attnum(TupleDesc desc, const char *column)
-{
-	int			attno = SPI_fnumber(desc, column);
-
-	if (attno <= 0)
-		elog(ERROR, "learning: column \"%s\" not found", column);
-	return attno;
-}
-
-/* learning_tuple_text returns a column of a tuple as text (a C string), or NULL. */
-char *
-learning_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column)
-{
-	return SPI_getvalue(tuple, desc, learning_attnum(desc, column));
-}
-
-/* learning_tuple_datum returns a column of a tuple; *isnull tells NULL. */
-Datum
-learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
-{
-	return SPI_getbinval(tuple, desc, learning_attnum(desc, column), isnull);
-}
-
-/*
- * learning_pin_search_path sets search_path to "pg_catalog, pg_temp" until
- * learning_unpin_search_path(level): the commit-time writes run as the
- * bootstrap superuser, and must never resolve an operator or function from
- * a schema the session put on its path.  Returns the GUC nest level.
- */
-int
-learning_pin_search_path(void)
-{
-	int			level = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return level;
-}
-
-/* learning_unpin_search_path restores the session's search_path. */
-void
-learning_unpin_search_path(int level)
-{
-	AtEOXact_GUC(true, level);
 }

@@ -15,6 +15,7 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/date.h"
@@ -28,14 +29,38 @@
 /* GUCs (learning.c). */
 extern bool learning_enabled;
 
-/* learning.c */
+/* spi_util.c: how every file runs SQL (pinned search_path, saved plans, tuples). */
+typedef struct LearningPrivileged
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			guc_level;
+} LearningPrivileged;
+
 extern SPIPlanPtr learning_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern int	learning_attnum(TupleDesc desc, const char *column);
 extern int	learning_pin_search_path(void);
 extern void learning_unpin_search_path(int level);
+extern int	learning_spi_connect(void);
+extern void learning_spi_finish(int level);
+extern void learning_privileged_begin(LearningPrivileged *p);
+extern void learning_privileged_end(LearningPrivileged *p);
+extern void learning_worker_pin_search_path(void);
 extern char *learning_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column);
 extern Datum learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
-extern bool learning_preloaded;
+
+/* trigger_guard.c: the trigger functions fire only on the extension's own tables. */
+typedef struct LearningColumn
+{
+	const char *name;
+	Oid			type;
+} LearningColumn;
+
+extern TriggerData *learning_trigger_guard(FunctionCallInfo fcinfo, const char *function,
+										   const char *const *tables,
+										   const LearningColumn *columns);
+
+/* learning.c: GUCs. */
 /* job intervals, in milliseconds */
 extern int	learning_immediate_signals_interval;
 extern int	learning_engagement_signals_interval;

@@ -27,6 +27,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "catalog/pg_type.h"
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/rel.h"
@@ -35,6 +36,14 @@
 #include "learning.h"
 
 PG_FUNCTION_INFO_V1(learning_outcome_guard);
+
+/* The table and columns the guard serves (trigger_guard.c checks them). */
+static const char *const guard_tables[] = {"outcome_records", NULL};
+static const LearningColumn guard_columns_typed[] = {
+	{"status", TEXTOID}, {"outcome_score", FLOAT8OID}, {"resolved_at", TIMESTAMPTZOID},
+	{"predicted_confidence", FLOAT8OID}, {"action_type", TEXTOID}, {"tenant_id", TEXTOID},
+	{"id", UUIDOID}, {NULL, InvalidOid}
+};
 
 /* Columns the guard reads, looked up by name once per call. */
 typedef struct GuardColumns
@@ -123,13 +132,14 @@ fill_resolution(HeapTuple tuple, TupleDesc desc, const GuardColumns *c, const ch
 Datum
 learning_outcome_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = learning_trigger_guard(fcinfo, "outcome_guard", guard_tables,
+												   guard_columns_typed);
 	TupleDesc	desc;
 	GuardColumns c;
 	HeapTuple	newtup;
 	char	   *new_status;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		elog(ERROR, "learning_outcome_guard must be a BEFORE ROW trigger");
 

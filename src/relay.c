@@ -142,6 +142,8 @@ learning_relay_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+	/* before any SQL: the database's own settings may name a planted search_path */
+	learning_worker_pin_search_path();
 	pgstat_report_appname("learning relay");
 
 	/* Nothing to do where the extension is absent: exit 0, the launcher retries later. */

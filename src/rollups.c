@@ -466,15 +466,32 @@ note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type)
 	}
 }
 
+/* The tables and columns the rollup triggers serve (trigger_guard.c checks them). */
+static const char *const outcome_tables[] = {"outcome_records", NULL};
+static const char *const feedback_tables[] = {"feedback_entries", NULL};
+static const char *const flush_tables[] = {"outcome_records", "feedback_entries", NULL};
+static const LearningColumn outcome_columns[] = {
+	{"tenant_id", TEXTOID}, {"id", UUIDOID}, {"conversation_state_id", TEXTOID},
+	{"rep_id", TEXTOID}, {"action_type", TEXTOID}, {"outcome_type", TEXTOID},
+	{"status", TEXTOID}, {"outcome_score", FLOAT8OID}, {"metadata", JSONBOID},
+	{"cost", NUMERICOID}, {"created_at", TIMESTAMPTZOID}, {NULL, InvalidOid}
+};
+static const LearningColumn feedback_columns[] = {
+	{"tenant_id", TEXTOID}, {"id", UUIDOID}, {"conversation_state_id", TEXTOID},
+	{"target_type", TEXTOID}, {"source", TEXTOID}, {"rating", INT4OID},
+	{"reviewer_id", TEXTOID}, {"reviewer_role", TEXTOID}, {"created_at", TIMESTAMPTZOID},
+	{NULL, InvalidOid}
+};
+
 /* The trigger checks shared by both row triggers. */
 static TriggerData *
-row_trigger_data(FunctionCallInfo fcinfo, const char *name)
+row_trigger_data(FunctionCallInfo fcinfo, const char *name, const char *const *tables,
+				 const LearningColumn *columns)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = learning_trigger_guard(fcinfo, name, tables, columns);
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
-		elog(ERROR, "%s must be an AFTER ROW trigger", name);
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		elog(ERROR, "learning.%s must be an AFTER ROW trigger", name);
 	return trigdata;
 }
 
@@ -486,7 +503,7 @@ row_trigger_data(FunctionCallInfo fcinfo, const char *name)
 Datum
 learning_outcome_rollup(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = row_trigger_data(fcinfo, "learning_outcome_rollup");
+	TriggerData *trigdata = row_trigger_data(fcinfo, "outcome_rollup", outcome_tables, outcome_columns);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
@@ -527,7 +544,7 @@ learning_outcome_rollup(PG_FUNCTION_ARGS)
 Datum
 learning_feedback_rollup(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = row_trigger_data(fcinfo, "learning_feedback_rollup");
+	TriggerData *trigdata = row_trigger_data(fcinfo, "feedback_rollup", feedback_tables, feedback_columns);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
@@ -569,8 +586,7 @@ learning_feedback_rollup(PG_FUNCTION_ARGS)
 Datum
 learning_rollup_flush(PG_FUNCTION_ARGS)
 {
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "learning_rollup_flush must be called as a trigger");
+	(void) learning_trigger_guard(fcinfo, "rollup_flush", flush_tables, NULL);
 	learning_events_statement_end();
 	return PointerGetDatum(NULL);
 }

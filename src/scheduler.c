@@ -104,6 +104,8 @@ learning_scheduler_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnectionByOid(scheduler_dboid, InvalidOid, 0);
+	/* before any SQL: the database's own settings may name a planted search_path */
+	learning_worker_pin_search_path();
 	pgstat_report_appname(LEARNING_SCHEDULER_TYPE);
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "learning scheduler loop",

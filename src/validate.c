@@ -19,9 +19,11 @@
 
 #include <math.h>
 
+#include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/timestamp.h"
 
 #include "learning.h"
 
@@ -29,6 +31,15 @@ PG_FUNCTION_INFO_V1(learning_check_tenant_id_sql);
 PG_FUNCTION_INFO_V1(learning_check_action_type_sql);
 PG_FUNCTION_INFO_V1(learning_check_confidence_sql);
 PG_FUNCTION_INFO_V1(learning_check_text_sql);
+PG_FUNCTION_INFO_V1(learning_check_range_sql);
+PG_FUNCTION_INFO_V1(learning_check_window_sql);
+
+/*
+ * Longest outcome window.  created_at is at most 9999-12-31 (check_finite_time),
+ * so the end of any window stays a valid timestamp, and a window this long is
+ * already far beyond any sales cycle.
+ */
+#define LEARNING_WINDOW_MAX_DAYS	3660
 
 /* Longest id text (conversation, action, rep, reviewer, target, external ids). */
 #define LEARNING_TEXT_ID_MAXLEN	200
@@ -168,4 +179,57 @@ learning_check_confidence_sql(PG_FUNCTION_ARGS)
 	reject_null(fcinfo, 1, field);
 	learning_check_confidence(field, PG_GETARG_FLOAT8(1));
 	PG_RETURN_FLOAT8(PG_GETARG_FLOAT8(1));
+}
+
+/*
+ * SQL: learning.check_range(field text, value float8, lo float8, hi float8)
+ * RETURNS float8 -- a number must be finite and within [lo, hi]: 22004 when
+ * NULL, 22003 otherwise.  Each caller states its bounds once.
+ */
+Datum
+learning_check_range_sql(PG_FUNCTION_ARGS)
+{
+	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	double		v, lo, hi;
+
+	reject_null(fcinfo, 1, field);
+	v = PG_GETARG_FLOAT8(1);
+	lo = PG_ARGISNULL(2) ? -get_float8_infinity() : PG_GETARG_FLOAT8(2);
+	hi = PG_ARGISNULL(3) ? get_float8_infinity() : PG_GETARG_FLOAT8(3);
+	if (isnan(v) || isinf(v) || v < lo || v > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be a finite number between %s and %s, got %s",
+						field, float8out_internal(lo), float8out_internal(hi), float8out_internal(v))));
+	PG_RETURN_FLOAT8(v);
+}
+
+/*
+ * SQL: learning.check_window(field text, value interval) RETURNS interval --
+ * a window must be positive on every date: no negative months, days or time
+ * (1 mon -29 days is 2 days in March and -1 day in February), not zero, and
+ * at most LEARNING_WINDOW_MAX_DAYS long.  22004 when NULL, 22003 otherwise.
+ */
+Datum
+learning_check_window_sql(PG_FUNCTION_ARGS)
+{
+	char	   *field = PG_ARGISNULL(0) ? "window_length" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Interval   *w;
+	double		days;
+
+	reject_null(fcinfo, 1, field);
+	w = PG_GETARG_INTERVAL_P(1);
+	days = w->month * (double) DAYS_PER_MONTH + w->day + w->time / (double) USECS_PER_DAY;
+	if (w->month < 0 || w->day < 0 || w->time < 0 || days <= 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be positive, got \"%s\"", field,
+						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(w)))),
+				 errdetail("Months, days and time must each be zero or more, and not all zero, so that the window is positive on every date.")));
+	if (days > LEARNING_WINDOW_MAX_DAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be at most %d days, got \"%s\"", field, LEARNING_WINDOW_MAX_DAYS,
+						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(w))))));
+	PG_RETURN_INTERVAL_P(w);
 }

@@ -3,6 +3,24 @@
 
 \echo Use "CREATE EXTENSION learning" to load this file. \quit
 
+-- A schema made beforehand by another role would let that role replace or
+-- drop what this script creates in it (an owner may drop anything in its
+-- schema), and the workers run as superuser: refuse it.
+DO $owners$
+DECLARE
+    bad text;
+BEGIN
+    SELECT pg_catalog.string_agg(n.nspname || ' (owner ' || r.rolname || ')', ', ') INTO bad
+      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+     WHERE n.nspname IN ('learning', 'learning_api') AND NOT r.rolsuper;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'schema % must be owned by a superuser', bad
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The extension runs code as a superuser from these schemas.',
+                  HINT = 'Drop the schema, or ALTER SCHEMA ... OWNER TO a superuser, then create the extension.';
+    END IF;
+END $owners$;
+
 CREATE SCHEMA IF NOT EXISTS learning_api;
 COMMENT ON SCHEMA learning IS 'learning: outcomes, signals, feedback, calibration, coaching and dashboards for AI sales agents';
 COMMENT ON SCHEMA learning_api IS 'learning: the HTTP surface served by PostgREST (db-schemas = learning_api)';

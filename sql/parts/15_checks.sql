@@ -48,10 +48,26 @@ BEGIN
     IF NOT pg_catalog.isfinite(value) THEN
         RAISE EXCEPTION '% must be a finite time, got %', field, value USING ERRCODE = 'datetime_field_overflow';
     END IF;
+    -- calendar days of the dashboards are years 1 to 9999: 4-digit ISO dates in JSON,
+    -- and room after 9999 for any window (learning.check_window)
+    IF value < '0001-01-01 00:00:00+00' OR value >= '10000-01-01 00:00:00+00' THEN
+        RAISE EXCEPTION '% must be between the years 1 and 9999, got %', field, value
+            USING ERRCODE = 'datetime_field_overflow';
+    END IF;
     RETURN value;
 END $$;
 COMMENT ON FUNCTION learning.check_finite_time(text, timestamptz) IS
-    'Returns value, or raises 22004 when NULL and 22008 when infinite';
+    'Returns value, or raises 22004 when NULL and 22008 when infinite or outside the years 1 to 9999';
+
+CREATE FUNCTION learning.check_range(field text, value float8, lo float8, hi float8) RETURNS float8
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_range_sql';
+COMMENT ON FUNCTION learning.check_range(text, float8, float8, float8) IS
+    'Returns value, or raises 22004 when NULL and 22003 unless it is a finite number in [lo, hi]';
+
+CREATE FUNCTION learning.check_window(field text, value interval) RETURNS interval
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_window_sql';
+COMMENT ON FUNCTION learning.check_window(text, interval) IS
+    'Returns value, or raises 22004 when NULL and 22003 unless it is positive on every date (no negative part) and at most 3660 days';
 
 -- check_json_object raises 22023 unless value is a JSON object.
 CREATE FUNCTION learning.check_json_object(field text, value jsonb) RETURNS jsonb

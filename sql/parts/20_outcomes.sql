@@ -50,9 +50,7 @@ BEGIN
         RAISE EXCEPTION 'invalid outcome_type "%"', outcome_type
             USING ERRCODE = 'invalid_parameter_value', DETAIL = 'An outcome_type is 1 to 50 characters of a-z, 0-9 and "_".';
     END IF;
-    IF window_length <= interval '0' THEN
-        RAISE EXCEPTION 'window_length must be positive, got %', window_length USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
+    PERFORM learning.check_window('window_length', window_length);
     INSERT INTO learning.outcome_windows AS w (tenant_id, outcome_type, window_length)
     VALUES (set_outcome_window.tenant_id, set_outcome_window.outcome_type, set_outcome_window.window_length)
     ON CONFLICT ON CONSTRAINT outcome_windows_pkey
@@ -91,8 +89,12 @@ BEGIN
     IF rep_id IS NOT NULL THEN
         PERFORM learning.check_text('rep_id', rep_id);
     END IF;
-    IF cost < 0 OR cost = 'NaN' OR cost = 'Infinity' THEN
-        RAISE EXCEPTION 'cost must be a finite number of at least 0, got %', cost USING ERRCODE = 'numeric_value_out_of_range';
+    IF cost IS NOT NULL THEN
+        -- a cost per action beyond a billion is an error, and would swamp the dashboards' sums
+        IF cost = 'NaN' OR cost < 0 OR cost > 1e9 THEN
+            RAISE EXCEPTION 'cost must be a finite number between 0 and 1000000000, got %', cost
+                USING ERRCODE = 'numeric_value_out_of_range';
+        END IF;
     END IF;
     -- the escalation trigger is a key of the dashboards' rollups: bounded like an id
     IF pg_catalog.char_length(metadata->>'escalation_trigger') > 200 THEN
@@ -145,6 +147,9 @@ BEGIN
         RAISE EXCEPTION 'invalid status "%"', status
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'An outcome is resolved as one of: ambiguous, expired, negative, positive.';
+    END IF;
+    IF signal_source IS NOT NULL THEN
+        PERFORM learning.check_text('signal_source', signal_source);
     END IF;
     IF outcome_score IS NOT NULL THEN
         PERFORM learning.check_confidence('outcome_score', outcome_score);

@@ -164,9 +164,8 @@ BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     PERFORM learning.check_action_type(action_type);
     PERFORM learning.check_required('minutes', minutes IS NULL);
-    IF minutes < 0 OR minutes = 'Infinity' OR minutes = 'NaN' THEN
-        RAISE EXCEPTION 'minutes must be a finite number of at least 0, got %', minutes USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
+    -- a week of work per action is the most one action can save
+    PERFORM learning.check_range('minutes', minutes, 0, 10080);
     INSERT INTO learning.action_minutes_saved AS m (tenant_id, action_type, minutes)
     VALUES (set_minutes_saved.tenant_id, set_minutes_saved.action_type, set_minutes_saved.minutes)
     ON CONFLICT ON CONSTRAINT action_minutes_saved_pkey

@@ -30,6 +30,12 @@ CREATE FUNCTION learning.outcome_records_truncated() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- fires only on the extension's own tables (EXECUTE is not PUBLIC either)
+    IF TG_RELID <> 'learning.outcome_records'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'trigger function "learning.outcome_records_truncated" may fire only on the learning extension''s own tables'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('It fired on table "%s.%s".', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    END IF;
     PERFORM learning.flush_pending_deltas();
     TRUNCATE learning.calibration_bins;
     RETURN NULL;

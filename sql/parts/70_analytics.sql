@@ -269,10 +269,18 @@ COMMENT ON FUNCTION learning.rebuild_rollups(text) IS
     'Recomputes a tenant''s dashboard rollups from its outcome and feedback rows in its current time zone (run on a time zone change); blocks writers meanwhile';
 
 -- A tenant's days follow its time zone: a change rebuilds its rollups.
+-- SECURITY DEFINER: the rollups are written only by the extension (the
+-- roles that may change a time zone have no write access to them).
 CREATE FUNCTION learning.tenant_settings_rollups() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- fires only on the extension's own tables (EXECUTE is not PUBLIC either)
+    IF TG_RELID <> 'learning.tenant_settings'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'trigger function "learning.tenant_settings_rollups" may fire only on the learning extension''s own tables'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('It fired on table "%s.%s".', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    END IF;
     IF TG_OP = 'INSERT' AND NEW.time_zone IS DISTINCT FROM 'UTC'
        OR TG_OP = 'UPDATE' AND NEW.time_zone IS DISTINCT FROM OLD.time_zone THEN
         PERFORM learning.rebuild_rollups(NEW.tenant_id);
@@ -290,6 +298,12 @@ CREATE FUNCTION learning.rollups_truncated() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- fires only on the extension's own tables (EXECUTE is not PUBLIC either)
+    IF TG_RELID NOT IN ('learning.outcome_records'::pg_catalog.regclass, 'learning.feedback_entries'::pg_catalog.regclass) THEN
+        RAISE EXCEPTION 'trigger function "learning.rollups_truncated" may fire only on the learning extension''s own tables'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('It fired on table "%s.%s".', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    END IF;
     PERFORM learning.flush_pending_deltas();
     IF TG_TABLE_NAME = 'outcome_records' THEN
         TRUNCATE learning.outcome_rollups;

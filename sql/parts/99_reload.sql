@@ -19,6 +19,13 @@ REVOKE SELECT ON learning.webhooks, learning.relay_queue, learning.webhook_deliv
 -- inserted by hand would get no delivery, no NOTIFY and no place in the
 -- commit order events_since relies on.  Pruning deletes old ones.
 REVOKE INSERT, UPDATE ON learning.events FROM learning_app;
+-- The counters are derived data: the extension writes them from the rows of
+-- its own tables (row triggers, written at commit), and its jobs write the
+-- job history.  No role writes them by hand, so they always equal the rows.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON learning.calibration_bins, learning.outcome_rollups,
+    learning.daily_totals, learning.conversation_days, learning.conversation_last,
+    learning.conversation_coverage, learning.feedback_rollups, learning.job_runs
+    FROM learning_app, learning_definer;
 
 -- pg_dump keeps the webhook subscriptions and the SSE channel keys, and the
 -- identity sequences of the dumped tables and of the outbox, so that ids go
