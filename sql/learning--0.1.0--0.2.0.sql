@@ -12,6 +12,293 @@
 -- through their functions, private networks refused.
 -- ======================================================================
 
+-- Input checks at the function boundary: times within the years 1 to 9999,
+-- bounded numbers, windows positive on every date, bounded signal_source.
+-- Trigger functions refuse tables other than the extension's own; the time
+-- zone trigger and run_job run as the extension's owner (the counters, the
+-- outbox and the job history are written only by the extension).
+-- check_finite_time raises 22008 unless value is a finite timestamp.
+CREATE OR REPLACE FUNCTION learning.check_finite_time(field text, value timestamptz) RETURNS timestamptz
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '% must not be null', field USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT pg_catalog.isfinite(value) THEN
+        RAISE EXCEPTION '% must be a finite time, got %', field, value USING ERRCODE = 'datetime_field_overflow';
+    END IF;
+    -- a day short of each end, so that the local day is in the years 1 to 9999 in
+    -- every time zone (4-digit ISO dates in JSON), and any window still ends in range
+    IF value < '0001-01-02 00:00:00+00' OR value >= '9999-12-31 00:00:00+00' THEN
+        RAISE EXCEPTION '% must be between the years 1 and 9999, got %', field, value
+            USING ERRCODE = 'datetime_field_overflow';
+    END IF;
+    RETURN value;
+END $$;
+COMMENT ON FUNCTION learning.check_finite_time(text, timestamptz) IS
+    'Returns value, or raises 22004 when NULL and 22008 when infinite or outside the years 1 to 9999';
+
+CREATE FUNCTION learning.check_range(field text, value float8, lo float8, hi float8) RETURNS float8
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_range_sql';
+COMMENT ON FUNCTION learning.check_range(text, float8, float8, float8) IS
+    'Returns value, or raises 22004 when NULL and 22003 unless it is a finite number in [lo, hi]';
+
+CREATE FUNCTION learning.check_window(field text, value interval) RETURNS interval
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_window_sql';
+COMMENT ON FUNCTION learning.check_window(text, interval) IS
+    'Returns value, or raises 22004 when NULL and 22003 unless it is positive on every date (no negative part) and at most 3660 days';
+
+CREATE OR REPLACE FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval)
+    RETURNS interval LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('outcome_type', outcome_type IS NULL);
+    PERFORM learning.check_required('window_length', window_length IS NULL);
+    IF outcome_type !~ '^[a-z0-9_]{1,50}$' THEN
+        RAISE EXCEPTION 'invalid outcome_type "%"', outcome_type
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'An outcome_type is 1 to 50 characters of a-z, 0-9 and "_".';
+    END IF;
+    PERFORM learning.check_window('window_length', window_length);
+    INSERT INTO learning.outcome_windows AS w (tenant_id, outcome_type, window_length)
+    VALUES (set_outcome_window.tenant_id, set_outcome_window.outcome_type, set_outcome_window.window_length)
+    ON CONFLICT ON CONSTRAINT outcome_windows_pkey
+    DO UPDATE SET window_length = excluded.window_length, updated_at = pg_catalog.now();
+    RETURN window_length;
+END $$;
+COMMENT ON FUNCTION learning.set_outcome_window(text, text, interval) IS
+    'Overrides the window of an outcome type for a tenant, or defines a new outcome type with its window; applies to outcomes recorded afterwards';
+
+CREATE OR REPLACE FUNCTION learning.record_outcome(
+    tenant_id text,
+    conversation_state_id text,
+    action_type text,
+    predicted_confidence float8,
+    outcome_type text,
+    action_id text DEFAULT NULL,
+    rep_id text DEFAULT NULL,
+    metadata jsonb DEFAULT '{}',
+    cost numeric DEFAULT NULL,
+    created_at timestamptz DEFAULT now())
+    RETURNS uuid LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_id uuid;
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
+    PERFORM learning.check_action_type(action_type);
+    PERFORM learning.check_confidence('predicted_confidence', predicted_confidence);
+    PERFORM learning.check_required('outcome_type', outcome_type IS NULL);
+    PERFORM learning.check_json_object('metadata', metadata);
+    PERFORM learning.check_finite_time('created_at', created_at);
+    IF action_id IS NOT NULL THEN
+        PERFORM learning.check_text('action_id', action_id);
+    END IF;
+    IF rep_id IS NOT NULL THEN
+        PERFORM learning.check_text('rep_id', rep_id);
+    END IF;
+    IF cost IS NOT NULL THEN
+        -- a cost per action beyond a billion is an error, and would swamp the dashboards' sums
+        IF cost = 'NaN' OR cost < 0 OR cost > 1e9 THEN
+            RAISE EXCEPTION 'cost must be a finite number between 0 and 1000000000, got %', cost
+                USING ERRCODE = 'numeric_value_out_of_range';
+        END IF;
+    END IF;
+    -- the escalation trigger is a key of the dashboards' rollups: bounded like an id
+    IF pg_catalog.char_length(metadata->>'escalation_trigger') > 200 THEN
+        RAISE EXCEPTION 'metadata.escalation_trigger must be at most 200 characters, got %',
+            pg_catalog.char_length(metadata->>'escalation_trigger')
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+    -- a deal outcome can only be resolved from a stage that can advance
+    IF outcome_type = 'deal_progression' AND metadata ? 'deal_stage_at_creation'
+       AND learning.deal_stage_rank(metadata->>'deal_stage_at_creation') IS NULL THEN
+        RAISE EXCEPTION 'invalid metadata.deal_stage_at_creation "%"', metadata->>'deal_stage_at_creation'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Deal stages that can advance: prospecting, discovery, qualification, evaluation, negotiation, closed_won.';
+    END IF;
+
+    INSERT INTO learning.outcome_records AS o
+        (tenant_id, conversation_state_id, rep_id, action_type, action_id, predicted_confidence,
+         outcome_type, window_expires_at, metadata, cost, created_at)
+    VALUES
+        (record_outcome.tenant_id, record_outcome.conversation_state_id, record_outcome.rep_id,
+         record_outcome.action_type, record_outcome.action_id, record_outcome.predicted_confidence,
+         record_outcome.outcome_type,
+         record_outcome.created_at + learning.outcome_window(record_outcome.tenant_id, record_outcome.outcome_type),
+         record_outcome.metadata, record_outcome.cost, record_outcome.created_at)
+    RETURNING o.id INTO new_id;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION learning.record_outcome(text, text, text, float8, text, text, text, jsonb, numeric, timestamptz) IS
+    'Records an agent action with its predicted confidence as a pending outcome whose window ends at created_at + window(outcome_type); returns its id';
+
+CREATE OR REPLACE FUNCTION learning.resolve_outcome(
+    tenant_id text,
+    outcome_id uuid,
+    status text,
+    outcome_score float8 DEFAULT NULL,
+    signal_source text DEFAULT 'manual')
+    RETURNS learning.outcome_records LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r learning.outcome_records;
+    current_status text;
+    -- a parameter, not a literal: a generic plan then cannot pick the partial
+    -- pending index (every pending outcome of the tenant) over the primary key
+    pending_status text := 'pending';
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('outcome_id', outcome_id IS NULL);
+    PERFORM learning.check_required('status', status IS NULL);
+    IF status NOT IN ('positive', 'negative', 'ambiguous', 'expired') THEN
+        RAISE EXCEPTION 'invalid status "%"', status
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'An outcome is resolved as one of: ambiguous, expired, negative, positive.';
+    END IF;
+    IF signal_source IS NOT NULL THEN
+        PERFORM learning.check_text('signal_source', signal_source);
+    END IF;
+    IF outcome_score IS NOT NULL THEN
+        PERFORM learning.check_confidence('outcome_score', outcome_score);
+        IF status IN ('ambiguous', 'expired') THEN
+            RAISE EXCEPTION 'outcome_score must be NULL for status %, got %', status, outcome_score
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+
+    UPDATE learning.outcome_records o
+       SET status = resolve_outcome.status,
+           outcome_score = resolve_outcome.outcome_score,
+           signal_source = coalesce(resolve_outcome.signal_source, 'manual'),
+           resolved_at = pg_catalog.now()
+     WHERE o.tenant_id = resolve_outcome.tenant_id
+       AND o.id = resolve_outcome.outcome_id
+       AND o.status = pending_status
+    RETURNING o.* INTO r;
+    IF FOUND THEN
+        RETURN r;
+    END IF;
+
+    SELECT o.status INTO current_status
+      FROM learning.outcome_records o
+     WHERE o.tenant_id = resolve_outcome.tenant_id AND o.id = resolve_outcome.outcome_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outcome % not found', outcome_id
+            USING ERRCODE = 'no_data_found', DETAIL = format('Tenant %s has no outcome with this id.', tenant_id);
+    END IF;
+    RAISE EXCEPTION 'outcome % already resolved with status ''%'', cannot re-resolve', outcome_id, current_status
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+END $$;
+COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
+    'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
+
+CREATE OR REPLACE FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes float8) RETURNS float8
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_action_type(action_type);
+    PERFORM learning.check_required('minutes', minutes IS NULL);
+    -- a week of work per action is the most one action can save
+    PERFORM learning.check_range('minutes', minutes, 0, 10080);
+    INSERT INTO learning.action_minutes_saved AS m (tenant_id, action_type, minutes)
+    VALUES (set_minutes_saved.tenant_id, set_minutes_saved.action_type, set_minutes_saved.minutes)
+    ON CONFLICT ON CONSTRAINT action_minutes_saved_pkey
+    DO UPDATE SET minutes = excluded.minutes, updated_at = pg_catalog.now();
+    RETURN minutes;
+END $$;
+COMMENT ON FUNCTION learning.set_minutes_saved(text, text, float8) IS
+    'Sets the minutes of human work one action of a type saves (executive ROI; default 5)';
+
+-- TRUNCATE of the outcomes empties the bins too, so they never disagree.
+CREATE OR REPLACE FUNCTION learning.outcome_records_truncated() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- fires only on the extension's own tables (EXECUTE is not PUBLIC either)
+    IF TG_RELID <> 'learning.outcome_records'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'trigger function "learning.outcome_records_truncated" may fire only on the learning extension''s own tables'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('It fired on table "%s.%s".', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    END IF;
+    PERFORM learning.flush_pending_deltas();
+    TRUNCATE learning.calibration_bins;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION learning.outcome_records_truncated() IS
+    'AFTER TRUNCATE trigger: empties learning.calibration_bins with the outcomes';
+
+-- A tenant's days follow its time zone: a change rebuilds its rollups.
+-- SECURITY DEFINER: the rollups are written only by the extension (the
+-- roles that may change a time zone have no write access to them).
+CREATE OR REPLACE FUNCTION learning.tenant_settings_rollups() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- fires only on the extension's own tables (EXECUTE is not PUBLIC either)
+    IF TG_RELID <> 'learning.tenant_settings'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'trigger function "learning.tenant_settings_rollups" may fire only on the learning extension''s own tables'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('It fired on table "%s.%s".', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.time_zone IS DISTINCT FROM 'UTC'
+       OR TG_OP = 'UPDATE' AND NEW.time_zone IS DISTINCT FROM OLD.time_zone THEN
+        PERFORM learning.rebuild_rollups(NEW.tenant_id);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION learning.tenant_settings_rollups() IS
+    'AFTER trigger on tenant_settings: rebuilds a tenant''s rollups when its time zone changes';
+
+-- TRUNCATE of the raw tables empties their rollups too.
+CREATE OR REPLACE FUNCTION learning.rollups_truncated() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- fires only on the extension's own tables (EXECUTE is not PUBLIC either)
+    IF TG_RELID NOT IN ('learning.outcome_records'::pg_catalog.regclass, 'learning.feedback_entries'::pg_catalog.regclass) THEN
+        RAISE EXCEPTION 'trigger function "learning.rollups_truncated" may fire only on the learning extension''s own tables'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('It fired on table "%s.%s".', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    END IF;
+    PERFORM learning.flush_pending_deltas();
+    IF TG_TABLE_NAME = 'outcome_records' THEN
+        TRUNCATE learning.outcome_rollups;
+    ELSE
+        TRUNCATE learning.feedback_rollups;
+    END IF;
+    -- the shared tables keep only what the other raw table still explains
+    TRUNCATE learning.daily_totals, learning.conversation_days, learning.conversation_last,
+             learning.conversation_coverage;
+    PERFORM learning.rebuild_rollups(t.tenant_id)
+       FROM (SELECT DISTINCT f.tenant_id FROM learning.feedback_entries f
+             UNION SELECT DISTINCT o.tenant_id FROM learning.outcome_records o) t;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION learning.rollups_truncated() IS
+    'AFTER TRUNCATE trigger: empties the rollups of the truncated table and rebuilds the shared ones from what remains';
+
+-- SECURITY DEFINER: a job runs as the extension's owner, as when the scheduler
+-- runs it (it announces its work through the outbox, which only the extension
+-- writes); the caller chooses only which of the five jobs runs now.
+CREATE OR REPLACE FUNCTION learning.run_job(job_name text) RETURNS jsonb
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+    SELECT learning.execute_job(job_name, 'run_job')
+$$;
+COMMENT ON FUNCTION learning.run_job(text) IS
+    'Runs one of the five jobs now, in the caller''s transaction, with the same effects and job_runs record as a scheduled run';
+
+
+-- The counters are derived data, written only by the extension.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON learning.calibration_bins, learning.outcome_rollups,
+    learning.daily_totals, learning.conversation_days, learning.conversation_last,
+    learning.conversation_coverage, learning.feedback_rollups, learning.job_runs
+    FROM learning_app, learning_definer;
+
 
 
 -- ======================================================================
@@ -42,3 +329,54 @@
 -- Housekeeping.
 -- ======================================================================
 
+-- ======================================================================
+-- Privileges, last: they cover every function created above.
+-- ======================================================================
+
+REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA learning FROM PUBLIC;
+REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA learning_api FROM PUBLIC;
+
+DO $grants$
+DECLARE
+    sql_api constant text[] := ARRAY[
+        'record_outcome', 'resolve_outcome', 'outcomes_for_conversation', 'pending_outcomes',
+        'set_outcome_window', 'ingest_signal', 'submit_feedback', 'feedback_for_conversation',
+        'feedback_summary', 'feedback_rate', 'set_tenant_time_zone', 'set_minutes_saved',
+        'brier_score', 'calibration_curve', 'check_and_adjust', 'adjusted_confidence',
+        'calibrated_probability', 'events_since', 'run_job', 'job_schedule', 'flush_pending_deltas',
+        'rep_dashboard', 'manager_dashboard', 'executive_summary', 'coaching_patterns',
+        'top_performing_actions', 'improvement_areas', 'trend_direction',
+        'reliability_diagram', 'dashboard_page'];
+    sql_api_helpers constant text[] := ARRAY[
+        'check_tenant_id', 'check_action_type', 'check_confidence', 'check_text', 'check_required',
+        'check_finite_time', 'check_json_object', 'check_range', 'check_window', 'check_days',
+        'builtin_outcome_window', 'outcome_window', 'tenant_time_zone', 'signal_job',
+        'signal_outcome_type', 'deal_stage_rank', 'signal_rule'];
+    http_api_calls constant text[] := ARRAY[
+        'api_claims', 'api_tenant', 'api_context', 'api_http_error',
+        'record_outcome', 'resolve_outcome', 'ingest_signal', 'submit_feedback', 'calibration_curve',
+        'rep_dashboard', 'manager_dashboard', 'executive_summary', 'coaching_patterns', 'events_since',
+        'reliability_diagram', 'dashboard_page'];
+    policy_functions constant text[] := ARRAY['api_claims', 'api_tenant'];
+    f record;
+BEGIN
+    FOR f IN
+        SELECT p.oid::pg_catalog.regprocedure AS fn, p.proname::text AS name
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'learning'::pg_catalog.regnamespace
+    LOOP
+        IF f.name = ANY (sql_api) OR f.name = ANY (sql_api_helpers) THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO learning_app', f.fn);
+        END IF;
+        IF f.name = ANY (sql_api_helpers) OR f.name = ANY (http_api_calls) THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO learning_definer', f.fn);
+        END IF;
+        IF f.name = ANY (policy_functions) THEN
+            EXECUTE pg_catalog.format(
+                'GRANT EXECUTE ON ROUTINE %s TO learning_rep, learning_manager, learning_executive, learning_service',
+                f.fn);
+        END IF;
+    END LOOP;
+END $grants$;
+
+NOTIFY pgrst, 'reload schema';

@@ -382,13 +382,20 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 	if (!notify)
 		return;
 
-	/* the metrics first: the events list takes what room is left */
+	/*
+	 * The metrics first: the events list takes what room is left.  With
+	 * learning.notify_metrics off, the payload carries only ids and event
+	 * types: anyone who can connect may LISTEN, so a deployment with
+	 * untrusted logins keeps business figures out of it.
+	 */
 	{
 		SPITupleTable *tt = SPI_tuptable;
 		bool		isnull;
+		bool		figures = learning_notify_metrics;
 
 		initStringInfo(&metrics);
-		append_metrics(&metrics, today, tt->vals[0], tt->tupdesc);
+		if (figures)
+			append_metrics(&metrics, today, tt->vals[0], tt->tupdesc);
 		first_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
 		last_id = DatumGetInt64(SPI_getbinval(tt->vals[n - 1], tt->tupdesc, 1, &isnull));
 
@@ -409,11 +416,17 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 			char		item[160];
 			int			len;
 
-			len = snprintf(item, sizeof(item), "%s{\"id\":" INT64_FORMAT ",\"type\":\"%s\",\"count\":" INT64_FORMAT "}",
-						   listed > 0 ? "," : "",
-						   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)),
-						   TextDatumGetCString(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull)),
-						   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)));
+			if (figures)
+				len = snprintf(item, sizeof(item), "%s{\"id\":" INT64_FORMAT ",\"type\":\"%s\",\"count\":" INT64_FORMAT "}",
+							   listed > 0 ? "," : "",
+							   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)),
+							   TextDatumGetCString(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull)),
+							   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)));
+			else
+				len = snprintf(item, sizeof(item), "%s{\"id\":" INT64_FORMAT ",\"type\":\"%s\"}",
+							   listed > 0 ? "," : "",
+							   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)),
+							   TextDatumGetCString(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull)));
 			/* room for this item, the closing bracket, "truncated" and the metrics */
 			if (buf.len + len + 40 + metrics.len >= PAYLOAD_BUDGET)
 			{
@@ -426,8 +439,11 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 		appendStringInfoChar(&buf, ']');
 		learning_json_key(&buf, "truncated", &first);
 		appendStringInfoString(&buf, truncated ? "true" : "false");
-		learning_json_key(&buf, "metrics", &first);
-		appendBinaryStringInfo(&buf, metrics.data, metrics.len);
+		if (figures)
+		{
+			learning_json_key(&buf, "metrics", &first);
+			appendBinaryStringInfo(&buf, metrics.data, metrics.len);
+		}
 		appendStringInfoChar(&buf, '}');
 	}
 	if (buf.len >= PAYLOAD_BUDGET)

@@ -31,6 +31,7 @@ PG_MODULE_MAGIC;
 
 /* GUC variables. */
 bool		learning_enabled = true;
+bool		learning_notify_metrics = true;
 /* job intervals in milliseconds (define_interval_guc) */
 int			learning_immediate_signals_interval = 15 * 60 * 1000;
 int			learning_engagement_signals_interval = 6 * 60 * 60 * 1000;
@@ -81,6 +82,11 @@ _PG_init(void)
 							 "Runs the periodic learning jobs; off pauses every scheduler.",
 							 NULL, &learning_enabled, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("learning.notify_metrics",
+							 "Puts today's counters and per-event counts in the NOTIFY payloads; off sends ids and event types only.",
+							 "Anyone who can connect to the database can LISTEN: turn this off where untrusted roles can log in.",
+							 &learning_notify_metrics, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	define_interval_guc("learning.immediate_signals_interval",
 						"Interval of the immediate_signals job (email signals).",
 						&learning_immediate_signals_interval, 15 * 60);

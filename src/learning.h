@@ -28,6 +28,7 @@
 
 /* GUCs (learning.c). */
 extern bool learning_enabled;
+extern bool learning_notify_metrics;
 
 /* spi_util.c: how every file runs SQL (pinned search_path, saved plans, tuples). */
 typedef struct LearningPrivileged
@@ -48,6 +49,9 @@ extern void learning_privileged_end(LearningPrivileged *p);
 extern void learning_worker_pin_search_path(void);
 extern char *learning_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column);
 extern Datum learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
+
+/* schema_version.c: workers wait while the schema lags behind the library. */
+extern bool learning_worker_wait_for_schema(const char *worker);
 
 /* trigger_guard.c: the trigger functions fire only on the extension's own tables. */
 typedef struct LearningColumn

@@ -149,6 +149,9 @@ learning_relay_main(Datum main_arg)
 	/* Nothing to do where the extension is absent: exit 0, the launcher retries later. */
 	if (!relay_extension_ready())
 		proc_exit(0);
+	/* a library newer than the schema: wait for ALTER EXTENSION UPDATE */
+	if (!learning_worker_wait_for_schema("relay"))
+		proc_exit(0);
 
 	RelayContext = AllocSetContextCreate(TopMemoryContext, "learning relay",
 										 ALLOCSET_DEFAULT_SIZES);

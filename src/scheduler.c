@@ -114,6 +114,9 @@ learning_scheduler_main(Datum main_arg)
 
 	if (!scheduler_extension_present())
 		scheduler_exit_without_extension();
+	/* a library newer than the schema: wait for ALTER EXTENSION UPDATE */
+	if (!learning_worker_wait_for_schema("scheduler"))
+		scheduler_exit_without_extension();
 	scheduler_load_last_runs();
 	scheduler_report_extension(true);
 	ereport(LOG,

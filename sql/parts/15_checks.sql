@@ -48,9 +48,9 @@ BEGIN
     IF NOT pg_catalog.isfinite(value) THEN
         RAISE EXCEPTION '% must be a finite time, got %', field, value USING ERRCODE = 'datetime_field_overflow';
     END IF;
-    -- calendar days of the dashboards are years 1 to 9999: 4-digit ISO dates in JSON,
-    -- and room after 9999 for any window (learning.check_window)
-    IF value < '0001-01-01 00:00:00+00' OR value >= '10000-01-01 00:00:00+00' THEN
+    -- a day short of each end, so that the local day is in the years 1 to 9999 in
+    -- every time zone (4-digit ISO dates in JSON), and any window still ends in range
+    IF value < '0001-01-02 00:00:00+00' OR value >= '9999-12-31 00:00:00+00' THEN
         RAISE EXCEPTION '% must be between the years 1 and 9999, got %', field, value
             USING ERRCODE = 'datetime_field_overflow';
     END IF;
