@@ -102,7 +102,7 @@ BEGIN
     IF cost IS NOT NULL THEN
         -- a cost per action beyond a billion is an error, and would swamp the dashboards' sums
         IF cost = 'NaN' OR cost < 0 OR cost > 1e9 THEN
-            RAISE EXCEPTION 'cost must be a finite number between 0 and 1000000000, got %', cost
+            RAISE EXCEPTION 'cost must be a finite number between 0 and 1000000000, got %', cost::float8
                 USING ERRCODE = 'numeric_value_out_of_range';
         END IF;
     END IF;
@@ -298,6 +298,8 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON learning.calibration_bins, learning.o
     learning.daily_totals, learning.conversation_days, learning.conversation_last,
     learning.conversation_coverage, learning.feedback_rollups, learning.job_runs
     FROM learning_app, learning_definer;
+-- The outbox too: the jobs prune it, as the extension's owner.
+REVOKE DELETE, TRUNCATE ON learning.events FROM learning_app;
 
 
 

@@ -92,7 +92,7 @@ BEGIN
     IF cost IS NOT NULL THEN
         -- a cost per action beyond a billion is an error, and would swamp the dashboards' sums
         IF cost = 'NaN' OR cost < 0 OR cost > 1e9 THEN
-            RAISE EXCEPTION 'cost must be a finite number between 0 and 1000000000, got %', cost
+            RAISE EXCEPTION 'cost must be a finite number between 0 and 1000000000, got %', cost::float8
                 USING ERRCODE = 'numeric_value_out_of_range';
         END IF;
     END IF;

@@ -17,8 +17,9 @@ REVOKE SELECT ON learning.webhooks, learning.relay_queue, learning.webhook_deliv
     FROM learning_definer;
 -- Events are written only by the outbox writer at commit (emit_event): a row
 -- inserted by hand would get no delivery, no NOTIFY and no place in the
--- commit order events_since relies on.  Pruning deletes old ones.
-REVOKE INSERT, UPDATE ON learning.events FROM learning_app;
+-- commit order events_since relies on.  The jobs prune it, as the
+-- extension's owner.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON learning.events FROM learning_app;
 -- The counters are derived data: the extension writes them from the rows of
 -- its own tables (row triggers, written at commit), and its jobs write the
 -- job history.  No role writes them by hand, so they always equal the rows.
