@@ -124,7 +124,7 @@ extern void learning_deltas_subxact_abort(SubTransactionId mySubid);
 extern void learning_deltas_subxact_commit(SubTransactionId mySubid,
 										   SubTransactionId parentSubid);
 
-/* rollups.c: the local day of a timestamp in a tenant's time zone. */
+/* tenant_time.c: the local day of a timestamp in a tenant's time zone. */
 extern const char *learning_tenant_time_zone(const char *tenant_id);
 extern DateADT learning_local_day(const char *time_zone, TimestampTz ts);
 

@@ -13,7 +13,7 @@
  * does) subtracts the old row and adds the new one.  The deltas are written
  * at commit, one upsert per table (deltas.c); the statement trigger closes
  * the statement's outbox events.  Days are local calendar days in the tenant's
- * time zone, read once per transaction.
+ * time zone (tenant_time.c).
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -175,111 +175,9 @@ static DeltaTarget feedback_rollups_target = {
 	NULL
 };
 
-/* Time zones of the tenants this transaction wrote; reset at transaction end. */
-typedef struct TenantZone
-{
-	char	   *tenant_id;
-	char	   *time_zone;
-	text	   *zone_text;
-} TenantZone;
-
-#if PG_VERSION_NUM >= 170000
-#define LEARNING_LXID (MyProc->vxid.lxid)
-#else
-#define LEARNING_LXID (MyProc->lxid)
-#endif
-
-static List *tenant_zones = NIL;
-static LocalTransactionId tenant_zones_lxid = InvalidLocalTransactionId;
-static CommandId tenant_zones_cid = InvalidCommandId;
-static TenantZone *zone_for(const char *tenant_id);
 static void outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversation);
 static void feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign);
 static void note_outcome_event(HeapTuple tuple, TupleDesc desc, const char *event_type);
-
-/*
- * zone_for returns the time zone of a tenant (UTC unless set), read once per
- * statement.  A time zone change rebuilds the tenant's rollups under a lock
- * that waits for every writer, and a later statement of the same
- * transaction reads the new zone.
- */
-static TenantZone *
-zone_for(const char *tenant_id)
-{
-	ListCell   *lc;
-	TenantZone *z;
-	MemoryContext old;
-	char	   *zone = NULL;
-
-	if (tenant_zones_lxid != LEARNING_LXID || tenant_zones_cid != GetCurrentCommandId(false))
-	{
-		tenant_zones = NIL;		/* an old transaction's list went with its TopTransactionContext */
-		tenant_zones_lxid = LEARNING_LXID;
-		tenant_zones_cid = GetCurrentCommandId(false);
-	}
-	foreach(lc, tenant_zones)
-	{
-		z = lfirst(lc);
-		if (strcmp(z->tenant_id, tenant_id) == 0)
-			return z;
-	}
-
-	/*
-	 * One primary-key probe of learning.tenant_settings, straight through its
-	 * index: this runs for every statement that writes outcomes or feedback,
-	 * where a planned query cost more than the rest of the rollup work.
-	 */
-	{
-		Oid			nsp = get_namespace_oid("learning", false);
-		Relation	rel = table_open(get_relname_relid("tenant_settings", nsp), AccessShareLock);
-		ScanKeyData key;
-		SysScanDesc scan;
-		HeapTuple	tup;
-
-		ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-							   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(tenant_id));
-		scan = systable_beginscan(rel, get_relname_relid("tenant_settings_pkey", nsp), true,
-								  GetActiveSnapshot(), 1, &key);
-		tup = systable_getnext(scan);
-		old = MemoryContextSwitchTo(TopTransactionContext);
-		if (HeapTupleIsValid(tup))
-		{
-			bool		isnull;
-			Datum		d = heap_getattr(tup, learning_attnum(RelationGetDescr(rel), "time_zone"), RelationGetDescr(rel), &isnull);
-
-			if (!isnull)
-				zone = TextDatumGetCString(d);
-		}
-		MemoryContextSwitchTo(old);
-		systable_endscan(scan);
-		table_close(rel, AccessShareLock);
-	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	z = palloc(sizeof(TenantZone));
-	z->tenant_id = pstrdup(tenant_id);
-	z->time_zone = pstrdup(zone != NULL ? zone : "UTC");
-	z->zone_text = cstring_to_text(z->time_zone);
-	tenant_zones = lappend(tenant_zones, z);
-	MemoryContextSwitchTo(old);
-	return z;
-}
-
-/* learning_tenant_time_zone returns a tenant's time zone (UTC unless set). */
-const char *
-learning_tenant_time_zone(const char *tenant_id)
-{
-	return zone_for(tenant_id)->time_zone;
-}
-
-/* learning_local_day returns the calendar day of ts in the given time zone. */
-DateADT
-learning_local_day(const char *time_zone, TimestampTz ts)
-{
-	Datum		local = DirectFunctionCall2(timestamptz_zone, PointerGetDatum(cstring_to_text(time_zone)),
-											TimestampTzGetDatum(ts));
-
-	return DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
-}
 
 /* metadata_text returns metadata->>key of a tuple, or NULL. */
 static char *
@@ -337,7 +235,7 @@ outcome_contribution(HeapTuple tuple, TupleDesc desc, double sign, bool conversa
 	double		t[10];
 	bool		escalation = strcmp(outcome_type, "escalation_result") == 0;
 
-	learning_format_date(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
+	learning_format_date(day, sizeof(day), learning_local_day(learning_tenant_time_zone(tenant_id), created_at));
 	if (escalation)
 	{
 		trigger = metadata_text(tuple, desc, "escalation_trigger");
@@ -413,7 +311,7 @@ feedback_contribution(HeapTuple tuple, TupleDesc desc, double sign)
 	double		c[2] = {0, 1};
 	double		r = atof(rating);
 
-	learning_format_date(day, sizeof(day), learning_local_day(zone_for(tenant_id)->time_zone, created_at));
+	learning_format_date(day, sizeof(day), learning_local_day(learning_tenant_time_zone(tenant_id), created_at));
 	keys[0] = tenant_id;
 	keys[1] = day;
 	keys[2] = learning_tuple_text(tuple, desc, "reviewer_id");

@@ -1,0 +1,141 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_time.c
+ *		A tenant's time zone and the local calendar day of a time in it.
+ *
+ * Dashboards count by the tenant's calendar days: the rollup triggers, the
+ * outbox's notification metrics and the dashboard reads all ask here.  The
+ * zone is read from learning.tenant_settings once per statement and kept in
+ * transaction memory.
+ *
+ * Copyright (c) 2026, the learning authors
+ *
+ * IDENTIFICATION
+ *		src/tenant_time.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "nodes/pg_list.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "learning.h"
+
+/* Time zones of the tenants this transaction wrote; reset at transaction end. */
+typedef struct TenantZone
+{
+	char	   *tenant_id;
+	char	   *time_zone;
+	text	   *zone_text;
+} TenantZone;
+
+#if PG_VERSION_NUM >= 170000
+#define LEARNING_LXID (MyProc->vxid.lxid)
+#else
+#define LEARNING_LXID (MyProc->lxid)
+#endif
+
+static List *tenant_zones = NIL;
+static LocalTransactionId tenant_zones_lxid = InvalidLocalTransactionId;
+static CommandId tenant_zones_cid = InvalidCommandId;
+static TenantZone *zone_for(const char *tenant_id);
+
+/*
+ * zone_for returns the time zone of a tenant (UTC unless set), read once per
+ * statement.  A time zone change rebuilds the tenant's rollups under a lock
+ * that waits for every writer, and a later statement of the same
+ * transaction reads the new zone.
+ */
+static TenantZone *
+zone_for(const char *tenant_id)
+{
+	ListCell   *lc;
+	TenantZone *z;
+	MemoryContext old;
+	char	   *zone = NULL;
+
+	if (tenant_zones_lxid != LEARNING_LXID || tenant_zones_cid != GetCurrentCommandId(false))
+	{
+		tenant_zones = NIL;		/* an old transaction's list went with its TopTransactionContext */
+		tenant_zones_lxid = LEARNING_LXID;
+		tenant_zones_cid = GetCurrentCommandId(false);
+	}
+	foreach(lc, tenant_zones)
+	{
+		z = lfirst(lc);
+		if (strcmp(z->tenant_id, tenant_id) == 0)
+			return z;
+	}
+
+	/*
+	 * One primary-key probe of learning.tenant_settings, straight through its
+	 * index: this runs for every statement that writes outcomes or feedback,
+	 * where a planned query cost more than the rest of the rollup work.
+	 */
+	{
+		Oid			nsp = get_namespace_oid("learning", false);
+		Relation	rel = table_open(get_relname_relid("tenant_settings", nsp), AccessShareLock);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(tenant_id));
+		scan = systable_beginscan(rel, get_relname_relid("tenant_settings_pkey", nsp), true,
+								  GetActiveSnapshot(), 1, &key);
+		tup = systable_getnext(scan);
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		if (HeapTupleIsValid(tup))
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tup, learning_attnum(RelationGetDescr(rel), "time_zone"), RelationGetDescr(rel), &isnull);
+
+			if (!isnull)
+				zone = TextDatumGetCString(d);
+		}
+		MemoryContextSwitchTo(old);
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	z = palloc(sizeof(TenantZone));
+	z->tenant_id = pstrdup(tenant_id);
+	z->time_zone = pstrdup(zone != NULL ? zone : "UTC");
+	z->zone_text = cstring_to_text(z->time_zone);
+	tenant_zones = lappend(tenant_zones, z);
+	MemoryContextSwitchTo(old);
+	return z;
+}
+
+/* learning_tenant_time_zone returns a tenant's time zone (UTC unless set). */
+const char *
+learning_tenant_time_zone(const char *tenant_id)
+{
+	return zone_for(tenant_id)->time_zone;
+}
+
+/* learning_local_day returns the calendar day of ts in the given time zone. */
+DateADT
+learning_local_day(const char *time_zone, TimestampTz ts)
+{
+	Datum		local = DirectFunctionCall2(timestamptz_zone, PointerGetDatum(cstring_to_text(time_zone)),
+											TimestampTzGetDatum(ts));
+
+	return DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
+}
