@@ -68,7 +68,7 @@ INSERT INTO expected_grants VALUES
     ('learning.pending_outcomes(text,text,boolean)', 'app'),
     ('learning.prune_events()', ''),
     ('learning.prune_job_runs()', ''),
-    ('learning.random_key()', ''),
+    ('learning.random_key()', 'app definer'),
     ('learning.rebuild_rollups(text)', ''),
     ('learning.record_failed_job(text,timestamp with time zone,text)', ''),
     ('learning.record_outcome(text,text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone)', 'app definer'),

@@ -94,8 +94,7 @@ SELECT f, err(sql) FROM (VALUES
     ('prune_events', $$SELECT learning.prune_events()$$),
     ('expire_overdue', $$SELECT * FROM learning.expire_overdue()$$),
     ('apply_signals', $$SELECT * FROM learning.apply_signals('immediate_signals')$$),
-    ('calibration_check', $$SELECT * FROM learning.calibration_check()$$),
-    ('random_key', $$SELECT learning.random_key()$$)) v(f, sql)
+    ('calibration_check', $$SELECT * FROM learning.calibration_check()$$)) v(f, sql)
  ORDER BY f;
 -- the counters and job history are the extension's alone
 SELECT t, err(format('INSERT INTO learning.%I SELECT * FROM learning.%I LIMIT 1', t, t)) AS insert_,
