@@ -325,6 +325,27 @@ REVOKE DELETE, TRUNCATE ON learning.events FROM learning_app;
 -- Events, locks and jobs at scale; the write path.
 -- ======================================================================
 
+-- One event per transaction, tenant and event type (src/events.c): the
+-- statement triggers that closed each statement's events are gone.
+DROP TRIGGER outcome_records_rollup_flush ON learning.outcome_records;
+DROP TRIGGER feedback_entries_rollup_flush ON learning.feedback_entries;
+DROP FUNCTION learning.rollup_flush();
+COMMENT ON FUNCTION learning.emit_event(text, text, jsonb) IS
+    'Internal: adds an item to the transaction''s event of that tenant and type (written and announced at commit, dropped on rollback); returns how many rows that event counts so far';
+
+-- PostgreSQL's notification queue, shared by every database of the cluster.
+-- Past learning.notify_queue_limit (half full), commits skip their notifications (the outbox keeps the
+-- events) rather than fail when a listener stops reading.
+CREATE VIEW learning.notification_queue AS
+SELECT pg_catalog.pg_notification_queue_usage() AS usage,
+       pg_catalog.current_setting('learning.notify_queue_limit')::float8 AS skip_above,
+       pg_catalog.pg_notification_queue_usage()
+           > pg_catalog.current_setting('learning.notify_queue_limit')::float8 AS notifications_skipped;
+COMMENT ON VIEW learning.notification_queue IS
+    'Share of PostgreSQL''s notification queue in use; above learning.notify_queue_limit (0.5) commits skip their NOTIFY (events stay in learning.events for events_since)';
+GRANT SELECT ON learning.notification_queue TO learning_definer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON learning.notification_queue TO learning_app;
+
 
 
 -- ======================================================================

@@ -5,14 +5,16 @@
  *		written to learning.events at commit, and exactly one NOTIFY per
  *		tenant per committed transaction on channel "learning:<tenant_id>".
  *
- * Collecting.  learning.emit_event adds one event.  The rollup triggers
- * (rollups.c) note every outcome and feedback row a statement records or
- * resolves; at the end of the statement the rows of one tenant and event
- * type become one event whose payload has the count, the count per status,
- * the first ITEM_CAP rows and "truncated".  So a job that resolves a million
- * outcomes writes one outcome_resolved event per tenant, not a million, and
- * record_outcome writes one outcome_recorded event per call.  Entries carry
- * their subtransaction: an aborted subtransaction takes its events with it.
+ * Collecting.  The rollup triggers (rollups.c) note every outcome and
+ * feedback row the transaction records or resolves, and the extension's own
+ * announcements (check_and_adjust, the jobs) note theirs, in a hash table
+ * keyed by (subtransaction, tenant, event type).  At commit each tenant and
+ * event type becomes one event, however many statements or calls made it:
+ * its payload has the count, the count per status, the first ITEM_CAP rows
+ * and "truncated".  So 5000 record_outcome calls in one transaction write one
+ * outcome_recorded event, one NOTIFY item, one SSE publication and one
+ * delivery per webhook.  An aborted subtransaction takes its rows with it; a
+ * committed one hands them to its parent.
  *
  * Writing, commit-ordered.  In the pre-commit callback, for each tenant in
  * name order, the transaction takes the tenant's outbox lock in ROW
@@ -23,7 +25,18 @@
  * not yet visible, and a transaction that takes ids later gets larger ones:
  * whatever a reader sees is a prefix of the final id order, so resuming
  * after the last id seen never leaves a gap and never repeats an event.
- * A rolled-back transaction writes and sends nothing.
+ * A transaction that writes for more than OUTBOX_TENANT_LOCKS tenants takes
+ * one database-wide outbox lock instead, which events_since also takes in
+ * SHARE mode: the locks a commit holds stay bounded however many tenants it
+ * touches.  A rolled-back transaction writes and sends nothing.
+ *
+ * Notifications.  They may arrive out of id order (two commits take ids and
+ * queue their notifications in either order): a client resumes with
+ * events_since after the last id it processed in order.  A notification that
+ * cannot be queued never fails the writer: when PostgreSQL's notification
+ * queue is fuller than learning.notify_queue_limit (half) (a listener idle in a
+ * transaction holds it), the transaction's notifications are skipped with a
+ * warning; the outbox keeps every event.
  *
  * The payload: {"tenant_id", "first_id", "last_id", "count", "events":
  * [{id, type, count}...as many as fit], "truncated", "metrics": today's
@@ -56,56 +69,70 @@
 
 #include "learning.h"
 
-/* Rows listed in a statement event's payload; the rest are counted. */
+/* Rows listed in an event's payload; the rest are counted. */
 #define ITEM_CAP			20
 /* A NOTIFY payload stays below this many bytes (the server limit is 8000). */
 #define PAYLOAD_BUDGET		7900
-/* field4 of the outbox lock tag (advisory locks of users use 1 and 2). */
+/* field4 of the outbox lock tags (advisory locks of users use 1 and 2). */
 #define OUTBOX_LOCK_FIELD4	0x4C45
+/* Beyond this many tenants, a commit takes the database-wide outbox lock. */
+#define OUTBOX_TENANT_LOCKS	32
+/* Longest event type name, with room to spare. */
+#define EVENT_TYPE_MAXLEN	31
 
 static const char *const statuses[] = {"pending", "positive", "negative", "ambiguous", "expired"};
 #define NSTATUSES 5
 
-/* The rows one statement noted for one tenant and event type. */
-typedef struct StatementEvent
+/* The rows a (sub)transaction noted for one tenant and event type. */
+typedef struct TxEventKey
 {
-	char	   *tenant_id;
-	char	   *event_type;
 	SubTransactionId subid;
+	char		tenant_id[LEARNING_TENANT_MAXLEN + 1];
+	char		event_type[EVENT_TYPE_MAXLEN + 1];
+} TxEventKey;
+
+typedef struct TxEvent
+{
+	TxEventKey	key;			/* hash key: must be first */
 	int64		count;
 	int64		by_status[NSTATUSES];
 	bool		has_status;
-	StringInfo	items;
+	StringInfo	items;			/* the listed rows' JSON, comma-separated */
 	int			nitems;
-} StatementEvent;
+	int			item_start[ITEM_CAP];	/* where each listed row begins in items */
+} TxEvent;
 
-/* An event waiting for commit. */
+/* An event ready to be written: one per tenant and event type. */
 typedef struct PendingEvent
 {
-	char	   *tenant_id;
-	char	   *event_type;
+	const char *tenant_id;
+	const char *event_type;
 	char	   *payload;
-	SubTransactionId subid;
 } PendingEvent;
 
-/* Both lists live in TopTransactionContext and are dropped at transaction end. */
-static List *statement_events = NIL;
+/* The transaction's noted rows, in TopTransactionContext; NULL when none. */
+static HTAB *tx_events = NULL;
+static TxEvent *last_tx_event = NULL;
 
 /* Saved plan of the commit-time statement; the columns of its result. */
 static SPIPlanPtr outbox_insert_plan = NULL;
 #define QUEUED_COLUMN		4
 #define METRICS_COLUMN		5
-static List *pending_events = NIL;
-static StatementEvent *last_statement_event = NULL;
 
 PG_FUNCTION_INFO_V1(learning_emit_event);
 PG_FUNCTION_INFO_V1(learning_events_since);
 
 static void check_event_type(const char *event_type);
+static TxEvent *tx_event(const char *tenant_id, const char *event_type, SubTransactionId subid);
+static void tx_event_merge(TxEvent *into, const TxEvent *from);
+static char *tx_event_payload(const TxEvent *e);
 static void outbox_lock_tag(LOCKTAG *tag, const char *tenant_id);
-static void write_tenant_events(const char *tenant_id, List *events, bool notify);
+static void outbox_all_lock_tag(LOCKTAG *tag);
+static void write_tenant_events(const char *tenant_id, List *events, bool lock, bool notify);
+static void write_outbox(bool notify);
+static bool notify_queue_has_room(void);
 static void append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc);
-static int	pending_tenant_cmp(const ListCell *a, const ListCell *b);
+static int	pending_event_cmp(const void *a, const void *b);
 static void forget_all(void);
 
 /* check_event_type raises 22023 unless event_type is one of the five. */
@@ -122,133 +149,160 @@ check_event_type(const char *event_type)
 }
 
 /*
- * learning_event_emit adds an event to the transaction's outbox.
+ * tx_event returns the entry of (subid, tenant, event type), made on first
+ * use.  The last one found is kept: a statement's rows mostly share it.
  */
-void
-learning_event_emit(const char *tenant_id, const char *event_type, const char *payload_json)
+static TxEvent *
+tx_event(const char *tenant_id, const char *event_type, SubTransactionId subid)
 {
-	MemoryContext old;
-	PendingEvent *e;
+	TxEventKey	key;
+	TxEvent    *e;
+	bool		found;
 
-	learning_check_tenant_id(tenant_id);
-	check_event_type(event_type);
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	e = palloc(sizeof(PendingEvent));
-	e->tenant_id = pstrdup(tenant_id);
-	e->event_type = pstrdup(event_type);
-	e->payload = pstrdup(payload_json);
-	e->subid = GetCurrentSubTransactionId();
-	pending_events = lappend(pending_events, e);
-	MemoryContextSwitchTo(old);
+	if (last_tx_event != NULL && last_tx_event->key.subid == subid &&
+		strcmp(last_tx_event->key.tenant_id, tenant_id) == 0 &&
+		strcmp(last_tx_event->key.event_type, event_type) == 0)
+		return last_tx_event;
+	if (tx_events == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(TxEventKey);
+		ctl.entrysize = sizeof(TxEvent);
+		ctl.hcxt = TopTransactionContext;
+		tx_events = hash_create("learning events of the transaction", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.subid = subid;
+	strlcpy(key.tenant_id, tenant_id, sizeof(key.tenant_id));
+	strlcpy(key.event_type, event_type, sizeof(key.event_type));
+	e = hash_search(tx_events, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		e->count = 0;
+		memset(e->by_status, 0, sizeof(e->by_status));
+		e->has_status = false;
+		e->items = makeStringInfo();
+		e->nitems = 0;
+		MemoryContextSwitchTo(old);
+	}
+	last_tx_event = e;
+	return e;
 }
 
 /*
- * learning_event_row notes one row of the current statement for the event
- * (tenant, type); status (or NULL) is counted per status.  Returns the
- * buffer to append the row's JSON summary to, or NULL once ITEM_CAP rows are
- * listed.
+ * learning_event_row notes one row of the transaction for the event (tenant,
+ * type); status (or NULL) is counted per status.  Returns the buffer to
+ * append the row's JSON summary to, or NULL once ITEM_CAP rows are listed.
  */
 StringInfo
 learning_event_row(const char *tenant_id, const char *event_type, const char *status)
 {
-	StatementEvent *s = last_statement_event;
-	SubTransactionId subid = GetCurrentSubTransactionId();
+	TxEvent    *e;
 	int			i;
 
-	if (s == NULL || s->subid != subid || strcmp(s->tenant_id, tenant_id) != 0 ||
-		strcmp(s->event_type, event_type) != 0)
-	{
-		ListCell   *lc;
-
-		s = NULL;
-		foreach(lc, statement_events)
-		{
-			StatementEvent *c = lfirst(lc);
-
-			if (c->subid == subid && strcmp(c->tenant_id, tenant_id) == 0 &&
-				strcmp(c->event_type, event_type) == 0)
-			{
-				s = c;
-				break;
-			}
-		}
-		if (s == NULL)
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-			s = palloc0(sizeof(StatementEvent));
-			s->tenant_id = pstrdup(tenant_id);
-			s->event_type = pstrdup(event_type);
-			s->subid = subid;
-			s->items = makeStringInfo();
-			statement_events = lappend(statement_events, s);
-			MemoryContextSwitchTo(old);
-		}
-		last_statement_event = s;
-	}
-	s->count++;
+	learning_check_tenant_id(tenant_id);
+	check_event_type(event_type);
+	e = tx_event(tenant_id, event_type, GetCurrentSubTransactionId());
+	e->count++;
 	if (status != NULL)
 	{
-		s->has_status = true;
+		e->has_status = true;
 		for (i = 0; i < NSTATUSES; i++)
 			if (strcmp(status, statuses[i]) == 0)
-				s->by_status[i]++;
+				e->by_status[i]++;
 	}
-	if (s->nitems >= ITEM_CAP)
+	if (e->nitems >= ITEM_CAP)
 		return NULL;
-	if (s->nitems++ > 0)
-		appendStringInfoChar(s->items, ',');
-	return s->items;
+	if (e->nitems > 0)
+		appendStringInfoChar(e->items, ',');
+	e->item_start[e->nitems++] = e->items->len;
+	return e->items;
 }
 
 /*
- * learning_events_statement_end turns the rows the statement noted into one
- * event per (tenant, event type): {count, by_status, items, truncated}.
+ * learning_event_emit notes one announcement (a JSON object) of the
+ * extension's own for the tenant's event of that type.
+ */
+void
+learning_event_emit(const char *tenant_id, const char *event_type, const char *payload_json)
+{
+	StringInfo	item = learning_event_row(tenant_id, event_type, NULL);
+
+	if (item != NULL)
+		appendStringInfoString(item, payload_json);
+}
+
+/* tx_event_merge adds a committed subtransaction's rows to its parent's. */
+static void
+tx_event_merge(TxEvent *into, const TxEvent *from)
+{
+	int			i;
+
+	into->count += from->count;
+	into->has_status |= from->has_status;
+	for (i = 0; i < NSTATUSES; i++)
+		into->by_status[i] += from->by_status[i];
+	for (i = 0; i < from->nitems && into->nitems < ITEM_CAP; i++)
+	{
+		int			start = from->item_start[i];
+		int			end = i + 1 < from->nitems ? from->item_start[i + 1] - 1 : from->items->len;
+
+		if (into->nitems > 0)
+			appendStringInfoChar(into->items, ',');
+		into->item_start[into->nitems++] = into->items->len;
+		appendBinaryStringInfo(into->items, from->items->data + start, end - start);
+	}
+}
+
+/* tx_event_payload is the event's payload: {count, by_status, items, truncated}. */
+static char *
+tx_event_payload(const TxEvent *e)
+{
+	StringInfoData buf;
+	bool		first = true;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	learning_json_key(&buf, "count", &first);
+	appendStringInfo(&buf, INT64_FORMAT, e->count);
+	if (e->has_status)
+	{
+		bool		sfirst = true;
+
+		learning_json_key(&buf, "by_status", &first);
+		appendStringInfoChar(&buf, '{');
+		for (i = 0; i < NSTATUSES; i++)
+		{
+			if (e->by_status[i] == 0)
+				continue;
+			learning_json_key(&buf, statuses[i], &sfirst);
+			appendStringInfo(&buf, INT64_FORMAT, e->by_status[i]);
+		}
+		appendStringInfoChar(&buf, '}');
+	}
+	learning_json_key(&buf, "items", &first);
+	appendStringInfoChar(&buf, '[');
+	appendBinaryStringInfo(&buf, e->items->data, e->items->len);
+	appendStringInfoChar(&buf, ']');
+	learning_json_key(&buf, "truncated", &first);
+	appendStringInfoString(&buf, e->count > e->nitems ? "true" : "false");
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * learning_events_statement_end: nothing to do since events are per
+ * transaction.  Kept for the statement trigger of a 0.1.0 schema running
+ * with this library until ALTER EXTENSION learning UPDATE.
  */
 void
 learning_events_statement_end(void)
 {
-	ListCell   *lc;
-	List	   *done = statement_events;
-
-	statement_events = NIL;
-	last_statement_event = NULL;
-	foreach(lc, done)
-	{
-		StatementEvent *s = lfirst(lc);
-		StringInfoData buf;
-		bool		first = true;
-		int			i;
-
-		initStringInfo(&buf);
-		appendStringInfoChar(&buf, '{');
-		learning_json_key(&buf, "count", &first);
-		appendStringInfo(&buf, INT64_FORMAT, s->count);
-		if (s->has_status)
-		{
-			bool		sfirst = true;
-
-			learning_json_key(&buf, "by_status", &first);
-			appendStringInfoChar(&buf, '{');
-			for (i = 0; i < NSTATUSES; i++)
-			{
-				if (s->by_status[i] == 0)
-					continue;
-				learning_json_key(&buf, statuses[i], &sfirst);
-				appendStringInfo(&buf, INT64_FORMAT, s->by_status[i]);
-			}
-			appendStringInfoChar(&buf, '}');
-		}
-		learning_json_key(&buf, "items", &first);
-		appendStringInfoChar(&buf, '[');
-		appendBinaryStringInfo(&buf, s->items->data, s->items->len);
-		appendStringInfoChar(&buf, ']');
-		learning_json_key(&buf, "truncated", &first);
-		appendStringInfoString(&buf, s->count > s->nitems ? "true" : "false");
-		appendStringInfoChar(&buf, '}');
-		learning_event_emit(s->tenant_id, s->event_type, buf.data);
-		pfree(buf.data);
-	}
 }
 
 /* outbox_lock_tag fills the tag of a tenant's outbox lock in this database. */
@@ -258,6 +312,39 @@ outbox_lock_tag(LOCKTAG *tag, const char *tenant_id)
 	uint64		h = hash_bytes_extended((const unsigned char *) tenant_id, strlen(tenant_id), 0);
 
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, OUTBOX_LOCK_FIELD4);
+}
+
+/*
+ * outbox_all_lock_tag fills the tag of the database-wide outbox lock (field4
+ * tells it from every tenant's).
+ */
+static void
+outbox_all_lock_tag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0, 0, OUTBOX_LOCK_FIELD4 + 1);
+}
+
+/*
+ * notify_queue_has_room tells whether PostgreSQL's notification queue is at
+ * most learning.notify_queue_limit full; if not, warns that this transaction's
+ * notifications are skipped.  Queueing into a full queue would fail the
+ * commit, and the outbox must never lose a writer's data to a listener that
+ * stopped reading.
+ */
+static bool
+notify_queue_has_room(void)
+{
+	double		usage = DatumGetFloat8(DirectFunctionCall1(pg_notification_queue_usage, (Datum) 0));
+
+	if (usage <= learning_notify_queue_limit)
+		return true;
+	ereport(WARNING,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("learning: the notification queue is %.0f%% full, this transaction's notifications are skipped",
+					usage * 100.0),
+			 errdetail("Its events are in learning.events: listeners catch up with learning.events_since."),
+			 errhint("A session that listens and stays idle in a transaction holds the queue (see pg_stat_activity).")));
+	return false;
 }
 
 /*
@@ -299,7 +386,7 @@ append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc)
  * tenant's one NOTIFY.  Runs inside SPI.
  */
 static void
-write_tenant_events(const char *tenant_id, List *events, bool notify)
+write_tenant_events(const char *tenant_id, List *events, bool lock, bool notify)
 {
 	LOCKTAG		tag;
 	int			n = list_length(events);
@@ -327,8 +414,11 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 		payloads[i] = CStringGetTextDatum(e->payload);
 		i++;
 	}
-	outbox_lock_tag(&tag, tenant_id);
-	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	if (lock)
+	{
+		outbox_lock_tag(&tag, tenant_id);
+		(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	}
 
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
@@ -453,19 +543,78 @@ write_tenant_events(const char *tenant_id, List *events, bool notify)
 	Async_Notify(channel, buf.data);
 }
 
-/* Write order: by tenant (so two committers take outbox locks in one order), then emission order. */
+/* Write order: by tenant (so two committers take outbox locks in one order), then event type. */
 static int
-pending_tenant_cmp(const ListCell *a, const ListCell *b)
+pending_event_cmp(const void *a, const void *b)
 {
-	return strcmp(((PendingEvent *) lfirst(a))->tenant_id, ((PendingEvent *) lfirst(b))->tenant_id);
+	const PendingEvent *x = a;
+	const PendingEvent *y = b;
+	int			c = strcmp(x->tenant_id, y->tenant_id);
+
+	return c != 0 ? c : strcmp(x->event_type, y->event_type);
 }
 
 static void
 forget_all(void)
 {
-	statement_events = NIL;
-	pending_events = NIL;
-	last_statement_event = NULL;
+	tx_events = NULL;			/* its memory goes with TopTransactionContext */
+	last_tx_event = NULL;
+}
+
+/*
+ * write_outbox writes one event per tenant and event type, grouped by
+ * tenant, as the bootstrap superuser with a pinned search_path (spi_util.c
+ * says why), and queues one notification per tenant when notify.
+ */
+static void
+write_outbox(bool notify)
+{
+	long		n = hash_get_num_entries(tx_events);
+	PendingEvent *events = palloc(sizeof(PendingEvent) * n);
+	HASH_SEQ_STATUS scan;
+	TxEvent    *e;
+	long		i = 0, j, ntenants = 0;
+	bool		per_tenant;
+	LearningPrivileged priv;
+
+	hash_seq_init(&scan, tx_events);
+	while ((e = hash_seq_search(&scan)) != NULL)
+	{
+		events[i].tenant_id = e->key.tenant_id;
+		events[i].event_type = e->key.event_type;
+		events[i].payload = tx_event_payload(e);
+		i++;
+	}
+	qsort(events, n, sizeof(PendingEvent), pending_event_cmp);
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(events[i].tenant_id, events[i - 1].tenant_id) != 0)
+			ntenants++;
+
+	/* bounded locking: one lock per tenant up to a bound, one for all beyond */
+	per_tenant = ntenants <= OUTBOX_TENANT_LOCKS;
+	if (!per_tenant)
+	{
+		LOCKTAG		tag;
+
+		outbox_all_lock_tag(&tag);
+		(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	}
+	if (notify)
+		notify = notify_queue_has_room();
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	learning_privileged_begin(&priv);
+	for (i = 0; i < n; i = j)
+	{
+		List	   *group = NIL;
+
+		for (j = i; j < n && strcmp(events[j].tenant_id, events[i].tenant_id) == 0; j++)
+			group = lappend(group, &events[j]);
+		write_tenant_events(events[i].tenant_id, group, per_tenant, notify);
+		list_free(group);
+	}
+	learning_privileged_end(&priv);
+	PopActiveSnapshot();
 }
 
 /*
@@ -481,40 +630,8 @@ learning_events_xact_callback(int event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			if (statement_events != NIL)
-				learning_events_statement_end();
-			if (pending_events != NIL)
-			{
-				List	   *sorted = list_copy(pending_events);
-				ListCell   *lc;
-				List	   *group = NIL;
-				const char *tenant = NULL;
-				LearningPrivileged priv;
-
-				list_sort(sorted, pending_tenant_cmp);	/* stable: keeps emission order */
-
-				/*
-				 * Write the outbox as the bootstrap superuser with a pinned
-				 * search_path, whoever made the events (spi_util.c says why).
-				 */
-				PushActiveSnapshot(GetTransactionSnapshot());
-				learning_privileged_begin(&priv);
-				foreach(lc, sorted)
-				{
-					PendingEvent *e = lfirst(lc);
-
-					if (tenant != NULL && strcmp(tenant, e->tenant_id) != 0)
-					{
-						write_tenant_events(tenant, group, event == XACT_EVENT_PRE_COMMIT);
-						group = NIL;
-					}
-					tenant = e->tenant_id;
-					group = lappend(group, e);
-				}
-				write_tenant_events(tenant, group, event == XACT_EVENT_PRE_COMMIT);
-				learning_privileged_end(&priv);
-				PopActiveSnapshot();
-			}
+			if (tx_events != NULL && hash_get_num_entries(tx_events) > 0)
+				write_outbox(event == XACT_EVENT_PRE_COMMIT);
 			forget_all();
 			break;
 		case XACT_EVENT_COMMIT:
@@ -529,35 +646,53 @@ learning_events_xact_callback(int event)
 	}
 }
 
+/* tx_events_of lists the entries a subtransaction noted. */
+static List *
+tx_events_of(SubTransactionId subid)
+{
+	HASH_SEQ_STATUS scan;
+	TxEvent    *e;
+	List	   *found = NIL;
+
+	if (tx_events == NULL)
+		return NIL;
+	hash_seq_init(&scan, tx_events);
+	while ((e = hash_seq_search(&scan)) != NULL)
+		if (e->key.subid == subid)
+			found = lappend(found, e);
+	return found;
+}
+
 /* learning_events_subxact_abort drops what an aborted subtransaction noted. */
 void
 learning_events_subxact_abort(SubTransactionId mySubid)
 {
 	ListCell   *lc;
+	List	   *gone = tx_events_of(mySubid);
 
-	foreach(lc, pending_events)
-		if (((PendingEvent *) lfirst(lc))->subid == mySubid)
-			pending_events = foreach_delete_current(pending_events, lc);
-	foreach(lc, statement_events)
-		if (((StatementEvent *) lfirst(lc))->subid == mySubid)
-			statement_events = foreach_delete_current(statement_events, lc);
-	last_statement_event = NULL;
+	foreach(lc, gone)
+		(void) hash_search(tx_events, &((TxEvent *) lfirst(lc))->key, HASH_REMOVE, NULL);
+	list_free(gone);
+	last_tx_event = NULL;
 }
 
-/* learning_events_subxact_commit hands a committed subtransaction's events to its parent. */
+/* learning_events_subxact_commit hands a committed subtransaction's rows to its parent. */
 void
 learning_events_subxact_commit(SubTransactionId mySubid, SubTransactionId parentSubid)
 {
 	ListCell   *lc;
+	List	   *moved = tx_events_of(mySubid);
 
-	foreach(lc, pending_events)
-		if (((PendingEvent *) lfirst(lc))->subid == mySubid)
-			((PendingEvent *) lfirst(lc))->subid = parentSubid;
-	/* a statement event of the parent may exist already: keep them apart, both become events */
-	foreach(lc, statement_events)
-		if (((StatementEvent *) lfirst(lc))->subid == mySubid)
-			((StatementEvent *) lfirst(lc))->subid = parentSubid;
-	last_statement_event = NULL;
+	foreach(lc, moved)
+	{
+		TxEvent    *child = lfirst(lc);
+		TxEvent    *parent = tx_event(child->key.tenant_id, child->key.event_type, parentSubid);
+
+		tx_event_merge(parent, child);
+		(void) hash_search(tx_events, &child->key, HASH_REMOVE, NULL);
+	}
+	list_free(moved);
+	last_tx_event = NULL;
 }
 
 /* learning_emit_event: emit_event(tenant_id, event_type, payload jsonb). */
@@ -578,15 +713,11 @@ learning_emit_event(PG_FUNCTION_ARGS)
 	}
 	{
 		char	   *tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-		ListCell   *lc;
-		int64		n = 0;
+		char	   *event_type = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-		learning_event_emit(tenant_id, text_to_cstring(PG_GETARG_TEXT_PP(1)), payload);
-		/* how many events the transaction holds for the tenant (counted here, off the row path) */
-		foreach(lc, pending_events)
-			if (strcmp(((PendingEvent *) lfirst(lc))->tenant_id, tenant_id) == 0)
-				n++;
-		PG_RETURN_INT64(n);
+		learning_event_emit(tenant_id, event_type, payload);
+		/* how many rows the transaction's event of that tenant and type holds so far */
+		PG_RETURN_INT64(tx_event(tenant_id, event_type, GetCurrentSubTransactionId())->count);
 	}
 }
 
@@ -602,7 +733,7 @@ learning_events_since(PG_FUNCTION_ARGS)
 	char	   *tenant_id;
 	int64		after_id;
 	int32		max;
-	LOCKTAG		tag;
+	LOCKTAG		tag, all_tag;
 	Oid			argtypes[3] = {TEXTOID, INT8OID, INT4OID};
 	Datum		values[3];
 	int			ret;
@@ -634,8 +765,11 @@ learning_events_since(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(tenant_id);
 	values[1] = Int64GetDatum(after_id);
 	values[2] = Int32GetDatum(max);
+	/* wait for the committers holding ids of this tenant, or of every tenant */
 	outbox_lock_tag(&tag, tenant_id);
 	(void) LockAcquire(&tag, ShareLock, false, false);
+	outbox_all_lock_tag(&all_tag);
+	(void) LockAcquire(&all_tag, ShareLock, false, false);
 	level = learning_spi_connect();
 	/* not read-only: the query takes a fresh snapshot while the lock is held */
 	ret = SPI_execute_with_args("SELECT tenant_id, id, event_type, payload, created_at FROM learning.events "
@@ -643,6 +777,7 @@ learning_events_since(PG_FUNCTION_ARGS)
 								3, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "learning: reading the outbox failed: %s", SPI_result_code_string(ret));
+	LockRelease(&all_tag, ShareLock, false);
 	LockRelease(&tag, ShareLock, false);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -657,3 +792,4 @@ learning_events_since(PG_FUNCTION_ARGS)
 	learning_spi_finish(level);
 	return (Datum) 0;
 }
+

@@ -32,6 +32,7 @@ PG_MODULE_MAGIC;
 /* GUC variables. */
 bool		learning_enabled = true;
 bool		learning_notify_metrics = true;
+double		learning_notify_queue_limit = 0.5;
 /* job intervals in milliseconds (define_interval_guc) */
 int			learning_immediate_signals_interval = 15 * 60 * 1000;
 int			learning_engagement_signals_interval = 6 * 60 * 60 * 1000;
@@ -86,6 +87,11 @@ _PG_init(void)
 							 "Puts today's counters and per-event counts in the NOTIFY payloads; off sends ids and event types only.",
 							 "Anyone who can connect to the database can LISTEN: turn this off where untrusted roles can log in.",
 							 &learning_notify_metrics, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("learning.notify_queue_limit",
+							 "Share of the notification queue in use above which a commit skips its NOTIFY.",
+							 "Queueing into a full queue would fail the commit; the events stay in learning.events.",
+							 &learning_notify_queue_limit, 0.5, 0.0, 0.9,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	define_interval_guc("learning.immediate_signals_interval",
 						"Interval of the immediate_signals job (email signals).",

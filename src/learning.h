@@ -29,6 +29,7 @@
 /* GUCs (learning.c). */
 extern bool learning_enabled;
 extern bool learning_notify_metrics;
+extern double learning_notify_queue_limit;
 
 /* spi_util.c: how every file runs SQL (pinned search_path, saved plans, tuples). */
 typedef struct LearningPrivileged

@@ -477,9 +477,10 @@ learning_feedback_rollup(PG_FUNCTION_ARGS)
 }
 
 /*
- * learning_rollup_flush: AFTER STATEMENT trigger on both tables.  Closes the
- * statement's outbox events; the rollup deltas themselves are written at
- * commit (deltas.c).
+ * learning_rollup_flush: the AFTER STATEMENT trigger of a 0.1.0 schema.
+ * Events are now per transaction and 0.2.0 has no such trigger; the symbol
+ * stays so that a 0.1.0 schema works with this library until ALTER
+ * EXTENSION learning UPDATE.
  */
 Datum
 learning_rollup_flush(PG_FUNCTION_ARGS)

@@ -38,6 +38,7 @@ if want regress; then
     ln -s "$ROOT/expected" "$TEST_ROOT/regress/expected"
     tests=$(cd sql-tests/regress && ls *.sql | sed 's/\.sql$//' | sort)
     "$PG_REGRESS" --temp-instance="$TEST_ROOT/regress/tmp_check" --temp-config=test/learning.conf \
+        --bindir="$(pg_config --bindir)" \
         --inputdir="$TEST_ROOT/regress" --outputdir="$TEST_ROOT/regress" \
         --dbname=contrib_regression --port=55410 $tests >"$TEST_ROOT/regress.log" 2>&1
     cat "$TEST_ROOT/regress.log"

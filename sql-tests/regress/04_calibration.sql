@@ -90,7 +90,10 @@ SELECT round(confidence_scale::numeric, 6) AS converged_scale, confidence_scale 
   FROM learning.calibration_state WHERE tenant_id = 'cal' AND action_type = 'overconfident';
 SELECT count(*) AS adjustments_recorded, min(old_scale) AS lowest_old, max(old_scale) AS first_old
   FROM learning.calibration_adjustments WHERE tenant_id = 'cal' AND action_type = 'overconfident';
-SELECT count(*) AS announced FROM learning.events WHERE tenant_id = 'cal' AND event_type = 'calibration_adjusted';
+-- each adjustment is announced; a transaction's adjustments share one event
+SELECT sum((payload->>'count')::int) AS announced, count(*) AS events,
+       sum(jsonb_array_length(payload->'items')) AS listed
+  FROM learning.events WHERE tenant_id = 'cal' AND event_type = 'calibration_adjusted';
 SELECT round(learning.adjusted_confidence('cal', 'overconfident', 0.85)::numeric, 6) AS adjusted,
        learning.adjusted_confidence('cal', 'overconfident', 1.0) <= 1 AS clamped;
 

@@ -18,8 +18,10 @@ SELECT job_name, status, items, message, run_by, finished_at >= started_at AS or
   FROM learning.job_runs ORDER BY id;
 SELECT status, outcome_score, signal_source FROM learning.outcome_records
  WHERE tenant_id = 'jobs' ORDER BY action_type, status;
-SELECT event_type, payload->>'job' AS job, payload->>'items' AS items
-  FROM learning.events WHERE tenant_id = 'jobs' AND event_type = 'job_completed' ORDER BY id;
+-- one job_completed event for the transaction, listing each run
+SELECT e.event_type, e.payload->>'count' AS runs, i->>'job' AS job, i->>'items' AS items
+  FROM learning.events e, jsonb_array_elements(e.payload->'items') WITH ORDINALITY AS x(i, n)
+ WHERE e.tenant_id = 'jobs' AND e.event_type = 'job_completed' ORDER BY e.id, x.n;
 
 -- a job in a rolled-back transaction leaves nothing behind, its run row included
 SELECT learning.record_outcome('jobs', 'c3', 'send_email', 0.7, 'email_engagement', created_at => now() - interval '2 days') AS rb \gset

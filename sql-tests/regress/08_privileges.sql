@@ -80,7 +80,6 @@ INSERT INTO expected_grants VALUES
     ('learning.rep_dashboard(text,text,integer)', 'app definer'),
     ('learning.resolve_outcome(text,uuid,text,double precision,text)', 'app definer'),
     ('learning.retry_dead_deliveries(bigint)', ''),
-    ('learning.rollup_flush()', ''),
     ('learning.rollups_truncated()', ''),
     ('learning.rotate_sse_channel(text)', ''),
     ('learning.run_job(text)', 'app'),

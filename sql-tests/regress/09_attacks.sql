@@ -29,7 +29,7 @@ CREATE TEMP TABLE g (tenant_id text, id text, status text, outcome_score text, r
                      predicted_confidence float8, action_type text);
 -- no EXECUTE: the trigger cannot even be created, for any of them
 SELECT f, err(format('CREATE TRIGGER t_%s BEFORE INSERT ON g FOR EACH ROW EXECUTE FUNCTION learning.%s()', f, f))
-  FROM unnest(ARRAY['outcome_guard', 'outcome_calibrate', 'outcome_rollup', 'feedback_rollup', 'rollup_flush',
+  FROM unnest(ARRAY['outcome_guard', 'outcome_calibrate', 'outcome_rollup', 'feedback_rollup',
                     'outcome_records_truncated', 'tenant_settings_rollups', 'rollups_truncated']) f;
 RESET ROLE;
 
@@ -37,7 +37,7 @@ RESET ROLE;
 -- with wrong column types (the 0.1.0 crash) and with right ones (the 0.1.0
 -- forgery of another tenant's bins, rollups and events).
 GRANT EXECUTE ON FUNCTION learning.outcome_guard(), learning.outcome_calibrate(), learning.outcome_rollup(),
-    learning.feedback_rollup(), learning.rollup_flush(), learning.outcome_records_truncated(),
+    learning.feedback_rollup(), learning.outcome_records_truncated(),
     learning.tenant_settings_rollups(), learning.rollups_truncated() TO intruder;
 -- tables shaped like the extension's, owned by the intruder
 CREATE TABLE public.right_types (LIKE learning.outcome_records INCLUDING DEFAULTS);
@@ -50,7 +50,6 @@ CREATE TABLE public.wrong_types (tenant_id text, id text, status text, outcome_s
 CREATE TRIGGER a BEFORE INSERT ON public.wrong_types FOR EACH ROW EXECUTE FUNCTION learning.outcome_guard();
 CREATE TRIGGER b AFTER INSERT ON public.right_types FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
 CREATE TRIGGER c AFTER INSERT ON public.right_types FOR EACH ROW EXECUTE FUNCTION learning.outcome_rollup();
-CREATE TRIGGER d AFTER INSERT ON public.right_types FOR EACH STATEMENT EXECUTE FUNCTION learning.rollup_flush();
 CREATE TRIGGER e AFTER INSERT ON public.fake_feedback FOR EACH ROW EXECUTE FUNCTION learning.feedback_rollup();
 CREATE TRIGGER f AFTER TRUNCATE ON public.right_types FOR EACH STATEMENT EXECUTE FUNCTION learning.rollups_truncated();
 CREATE TRIGGER h AFTER TRUNCATE ON public.fake_feedback FOR EACH STATEMENT EXECUTE FUNCTION learning.outcome_records_truncated();
@@ -68,7 +67,7 @@ SELECT err('TRUNCATE public.right_types') AS truncate_rollups, err('TRUNCATE pub
 SELECT err('SELECT learning.outcome_guard()') AS direct_call;
 RESET ROLE;
 REVOKE EXECUTE ON FUNCTION learning.outcome_guard(), learning.outcome_calibrate(), learning.outcome_rollup(),
-    learning.feedback_rollup(), learning.rollup_flush(), learning.outcome_records_truncated(),
+    learning.feedback_rollup(), learning.outcome_records_truncated(),
     learning.tenant_settings_rollups(), learning.rollups_truncated() FROM intruder;
 
 -- A superuser may attach them too (say, by mistake): still refused.

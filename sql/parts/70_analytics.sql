@@ -142,10 +142,6 @@ CREATE FUNCTION learning.feedback_rollup() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'learning_feedback_rollup';
 COMMENT ON FUNCTION learning.feedback_rollup() IS
     'AFTER ROW trigger: adds a feedback entry''s contribution to the pending rollup deltas and notes its event';
-CREATE FUNCTION learning.rollup_flush() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'learning_rollup_flush';
-COMMENT ON FUNCTION learning.rollup_flush() IS
-    'AFTER STATEMENT trigger: turns the statement''s rows into outbox events (the rollup deltas are written at commit)';
 
 CREATE TRIGGER outcome_records_rollup_insert
     AFTER INSERT ON learning.outcome_records
@@ -163,9 +159,6 @@ CREATE TRIGGER outcome_records_rollup_update
 CREATE TRIGGER outcome_records_rollup_delete
     AFTER DELETE ON learning.outcome_records
     FOR EACH ROW EXECUTE FUNCTION learning.outcome_rollup();
-CREATE TRIGGER outcome_records_rollup_flush
-    AFTER INSERT OR UPDATE OR DELETE ON learning.outcome_records
-    FOR EACH STATEMENT EXECUTE FUNCTION learning.rollup_flush();
 
 CREATE TRIGGER feedback_entries_rollup_insert
     AFTER INSERT ON learning.feedback_entries
@@ -181,9 +174,6 @@ CREATE TRIGGER feedback_entries_rollup_update
 CREATE TRIGGER feedback_entries_rollup_delete
     AFTER DELETE ON learning.feedback_entries
     FOR EACH ROW EXECUTE FUNCTION learning.feedback_rollup();
-CREATE TRIGGER feedback_entries_rollup_flush
-    AFTER INSERT OR UPDATE OR DELETE ON learning.feedback_entries
-    FOR EACH STATEMENT EXECUTE FUNCTION learning.rollup_flush();
 
 -- rebuild_rollups recomputes a tenant's rollups from its raw rows (after a
 -- time zone change, or to repair).  Writers of the outcome and feedback
