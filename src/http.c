@@ -17,6 +17,17 @@
  *	  memory context reset.
  *	- A response body is never stored: the write callback counts bytes and
  *	  stops the transfer past a bound.
+ *	- A webhook POST (not the SSE publisher, whose URL only a superuser sets)
+ *	  is guarded while learning.webhook_allow_private_networks is off: the
+ *	  open-socket callback refuses a loopback, private, link-local, ...
+ *	  address before connecting (the address after name resolution, so a
+ *	  name that resolves to 127.0.0.1 or rebinds is caught), and the
+ *	  pre-request callback refuses to send over a connection whose peer is
+ *	  such an address (a connection kept alive and reused by libcurl, which
+ *	  opens no socket).  Proxies from the environment are not used for a
+ *	  guarded POST: the address a proxy connects to cannot be checked.
+ *	- A failure no retry can fix (refused address, scheme other than http(s),
+ *	  malformed URL) is told apart from one worth retrying.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -26,6 +37,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -42,6 +55,13 @@ PG_FUNCTION_INFO_V1(learning_check_webhook_url_sql);
 PGDLLEXPORT Datum learning_check_webhook_url_sql(PG_FUNCTION_ARGS);
 
 static size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userdata);
+static curl_socket_t http_opensocket_cb(void *clientp, curlsocktype purpose,
+										struct curl_sockaddr *address);
+#if LIBCURL_VERSION_NUM >= 0x075000	/* 7.80: CURLOPT_PREREQFUNCTION */
+static int	http_prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+						   int conn_primary_port, int conn_local_port);
+#endif
+static void http_note_refused(LearningHttpPost *post, const char *why);
 
 static bool curl_initialised = false;
 
@@ -182,6 +202,59 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* http_note_refused remembers the first address the guard refused. */
+static void
+http_note_refused(LearningHttpPost *post, const char *why)
+{
+	if (post->n_refused++ == 0)
+		strlcpy(post->refused, why, sizeof(post->refused));
+}
+
+/*
+ * http_opensocket_cb: libcurl is about to connect to address (resolved).
+ * Refuses (CURL_SOCKET_BAD: libcurl tries the next address, then fails with
+ * CURLE_COULDNT_CONNECT) an address webhooks may not reach; otherwise opens
+ * the socket as libcurl itself would.  Runs inside libcurl: no palloc, no
+ * ereport.
+ */
+static curl_socket_t
+http_opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	LearningHttpPost *post = (LearningHttpPost *) clientp;
+	char		why[sizeof(post->refused)];
+
+	if (learning_netguard_sockaddr_refused(&address->addr, why, sizeof(why)))
+	{
+		http_note_refused(post, why);
+		return CURL_SOCKET_BAD;
+	}
+	post->n_allowed++;
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+/*
+ * http_prereq_cb: the request is about to be sent over a connection to
+ * conn_primary_ip, new or reused.  A reused connection opened no socket, so
+ * this is where one opened by the (unguarded) SSE publisher, or while the
+ * setting was on, is refused.  No palloc, no ereport.
+ */
+static int
+http_prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+			   int conn_primary_port, int conn_local_port)
+{
+	LearningHttpPost *post = (LearningHttpPost *) clientp;
+	char		why[sizeof(post->refused)];
+
+	if (learning_netguard_ip_refused(conn_primary_ip, why, sizeof(why)))
+	{
+		http_note_refused(post, why);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+#endif
+
 /*
  * learning_http_post_start configures post->easy for one POST of post->body
  * to post->url with the given extra headers (a curl_slist the post now owns).
@@ -199,6 +272,23 @@ learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 	post->error[0] = '\0';
 	post->response_bytes = 0;
 	post->response_truncated = false;
+	post->n_allowed = post->n_refused = 0;
+	post->refused[0] = '\0';
+	post->permanent = false;
+	/* read at delivery time: a reload takes effect with the next POST */
+	post->guarded = !post->trusted && !learning_webhook_allow_private_networks;
+	if (!post->trusted)
+	{
+		/* a row written by hand may hold anything; no retry would make it valid */
+		const char *problem = learning_http_url_problem(post->url);
+
+		if (problem != NULL)
+		{
+			snprintf(post->error, sizeof(post->error), "invalid webhook url: %s", problem);
+			post->permanent = true;
+			return false;
+		}
+	}
 	post->easy = e = curl_easy_init();
 	if (e == NULL)
 	{
@@ -229,6 +319,18 @@ learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 	SETOPT(CURLOPT_ERRORBUFFER, post->error);
 	SETOPT(CURLOPT_PRIVATE, post);
 	SETOPT(CURLOPT_MAXFILESIZE, (long) LEARNING_HTTP_MAX_RESPONSE);
+	if (post->guarded)
+	{
+		SETOPT(CURLOPT_OPENSOCKETFUNCTION, http_opensocket_cb);
+		SETOPT(CURLOPT_OPENSOCKETDATA, post);
+		SETOPT(CURLOPT_PROXY, "");
+#if LIBCURL_VERSION_NUM >= 0x075000
+		SETOPT(CURLOPT_PREREQFUNCTION, http_prereq_cb);
+		SETOPT(CURLOPT_PREREQDATA, post);
+#else
+		SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+#endif
+	}
 #undef SETOPT
 
 	if (rc != CURLE_OK)
@@ -237,6 +339,29 @@ learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 		return false;
 	}
 	return true;
+}
+
+/*
+ * learning_http_failure describes into buf why the transfer of post ended
+ * with rc (not a 2xx, no HTTP answer) and returns whether a retry may help.
+ * No retry helps when the guard refused every address (libcurl says
+ * CURLE_COULDNT_CONNECT, or CURLE_ABORTED_BY_CALLBACK for a reused
+ * connection), when the scheme is not http(s) or when the URL is malformed.
+ */
+bool
+learning_http_failure(const LearningHttpPost *post, CURLcode rc, char *buf, size_t len)
+{
+	const char *curl_says = post->error[0] ? post->error : curl_easy_strerror(rc);
+
+	if (post->n_refused > 0 &&
+		((rc == CURLE_COULDNT_CONNECT && post->n_allowed == 0) || rc == CURLE_ABORTED_BY_CALLBACK))
+	{
+		snprintf(buf, len, "refused to connect to %s: learning.webhook_allow_private_networks is off",
+				 post->refused);
+		return false;
+	}
+	snprintf(buf, len, "%s", curl_says);
+	return !(post->permanent || rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT);
 }
 
 /*
