@@ -14,14 +14,17 @@
 #     create_webhook) is refused by the relay after name resolution: dead at
 #     the first attempt, the receiver sees nothing; with the setting on it is
 #     delivered; turned off again, even the connection libcurl kept alive to
-#     it is not used again.
+#     it is not used again;
+#   - the SSE publisher (learning.sse_publish_url, set by a superuser, usually
+#     nginx on loopback) is trusted configuration: published to with the
+#     setting off.
 # Prints TAP lines.
 set -u
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 . sql-tests/scenarios/relay_lib.bash
 
-P=56351; DB=attack; RX=56352
+P=56351; DB=attack; RX=56352; SSE=56353
 SECRET=attack-secret-0123456789abcdef
 W=$TEST_ROOT/attack_webhooks.rx
 rm -rf "$W"; mkdir -p "$W"
@@ -31,10 +34,11 @@ trap relay_cleanup EXIT
 start_cluster attack_webhooks $P "shared_preload_libraries = 'learning'" "learning.enabled = off" \
     "learning.webhook_timeout = 1500" "learning.webhook_connect_timeout = 500" \
     "learning.webhook_retry_base = 200" "learning.webhook_max_attempts = 3" \
-    "learning.relay_poll_interval = 50" || { echo "not ok - cluster starts"; exit 1; }
+    "learning.relay_poll_interval = 50" "learning.sse_publish_url = 'http://127.0.0.1:$SSE/pub'" \
+    || { echo "not ok - cluster starts"; exit 1; }
 RELAY_CLUSTERS+=(attack_webhooks)
-start_rx verify $RX "$W/rx.log" "$SECRET"
-tap_ok $? "a receiver listens on 127.0.0.1:$RX"
+start_rx verify $RX "$W/rx.log" "$SECRET" && start_rx fast $SSE "$W/sse.log"
+tap_ok $? "a receiver and a stand-in SSE publisher listen on 127.0.0.1:$RX and :$SSE"
 
 q $P postgres "CREATE DATABASE $DB" >/dev/null
 q $P $DB "CREATE EXTENSION learning;
@@ -47,6 +51,7 @@ q $P $DB "CREATE EXTENSION learning;
                                             THEN ' (hint names the setting)' ELSE '' END; END \$\$;
           GRANT EXECUTE ON FUNCTION public.err(text) TO PUBLIC" >/dev/null
 tap_ok $? "database, extension and a learning_app member"
+KEY=$(q $P $DB "SELECT learning.sse_channel('acme')")
 HOOK=$(q $P $DB "SELECT learning.create_webhook('https://crm.example.com/hooks', NULL, 'acme', '$SECRET')")
 tap_ok $? "the owner subscribes a public https URL"
 
@@ -130,6 +135,9 @@ tap_is "$(q $P $DB "SELECT d.error FROM learning.webhook_deliveries d WHERE d.we
     "the delivery log says which address was refused and why"
 tap_is "$(q $P $DB "SELECT state || ' ' || attempts FROM learning.relay_queue WHERE webhook_id = $LH")" "dead 1" \
     "the localhost delivery is dead in the queue after one attempt"
+wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webhook_id = 0 AND event_id = $EV1 AND status = 'delivered'" 15
+tap_ok $? "the SSE publication of the same event to 127.0.0.1:$SSE is delivered: the superuser's publisher URL is exempt"
+tap_is "$(awk '{print $2, $5}' "$W/sse.log")" "$EV1 /pub/$KEY" "the stand-in publisher got it on the tenant's channel"
 sleep 0.5
 tap_is "$(wc -l <"$W/rx.log" | tr -d ' ')" "0" "the receiver on loopback saw no request at all (gopher and dict included)"
 
