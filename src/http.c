@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * http.c
- *		The libcurl wrapper of the event relay (SPEC section 7): process-wide
+ *		The libcurl wrapper of the event relay: process-wide
  *		initialisation, URL checks, one configured easy handle per POST, a
  *		bounded response reader, and the HMAC-SHA256 of a webhook signature.
  *

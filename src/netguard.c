@@ -105,9 +105,11 @@ ipv6_class(const unsigned char *a)
 {
 	static const unsigned char zero12[12] = {0};
 	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const unsigned char translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
 	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
 
-	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+	/* ::ffff:a.b.c.d, ::ffff:0:a.b.c.d (SIIT), 64:ff9b::a.b.c.d */
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, translated, 12) == 0 || memcmp(a, nat64, 12) == 0)
 		return ipv4_class(ipv4_at(a + 12));
 	if (memcmp(a, zero12, 12) == 0)
 	{

@@ -92,7 +92,8 @@ SPELLINGS=(
     'http://169.254.169.254/latest/meta-data/' 'http://[fe80::1%25eth0]/' 'http://10.0.0.1/'
     'http://172.16.5.4/' 'http://192.168.1.1/' 'http://100.64.0.1/' 'http://[fd00::1]/'
     'http://0.0.0.0/' 'http://0/' 'http://[::]/' 'http://224.0.0.1/' 'http://[ff02::1]/'
-    'http://255.255.255.255/' 'http://[64:ff9b::a9fe:a9fe]/' 'http://user:pw@127.0.0.1:6379/'
+    'http://255.255.255.255/' 'http://[64:ff9b::a9fe:a9fe]/' 'http://[::ffff:0:7f00:1]/' 'http://[2002:a00:1::1]/'
+    'http://user:pw@127.0.0.1:6379/'
 )
 for u in "${SPELLINGS[@]}"; do
     tap_is "$(q $P $DB "SELECT err(\$q\$SELECT learning.create_webhook('$u')\$q\$)")" \
@@ -113,6 +114,9 @@ q $P $DB "INSERT INTO learning.webhooks (tenant_id, url, secret) VALUES
           ('acme', 'file:///etc/passwd', '$SECRET'), ('acme', 'gopher://127.0.0.1:$RX/_GET%20/', '$SECRET'),
           ('acme', 'dict://127.0.0.1:$RX/info', '$SECRET')" >/dev/null
 tap_ok $? "the owner writes file:, gopher: and dict: webhooks by hand"
+q $P $DB "INSERT INTO learning.webhooks (tenant_id, url, secret) VALUES
+          ('acme', 'http://10.255.255.1:9/', '$SECRET'), ('acme', 'http://[::ffff:169.254.169.254]/latest/', '$SECRET')" >/dev/null
+tap_ok $? "and webhooks to 10.255.255.1 and [::ffff:169.254.169.254]"
 RELAY=$(wait_relay $P $DB 20)
 tap_ok $? "the relay runs (pid ${RELAY:-none})"
 
@@ -123,16 +127,23 @@ tap_ok $? "the owner writes a webhook to http://localhost:$RX by hand (create_we
 q $P $DB "SELECT learning.record_outcome('acme', 'c1', 'send_email', 0.5, 'email_engagement')" >/dev/null
 EV1=$(q $P $DB "SELECT max(id) FROM learning.events WHERE tenant_id = 'acme'")
 
-wait_for $P $DB "SELECT count(*) = 4 FROM learning.webhook_deliveries d JOIN learning.webhooks w ON w.id = d.webhook_id
+wait_for $P $DB "SELECT count(*) = 6 FROM learning.webhook_deliveries d JOIN learning.webhooks w ON w.id = d.webhook_id
                   WHERE d.event_id = $EV1 AND d.attempt = 1 AND d.status = 'dead' AND w.url !~ '^https://'" 15
-tap_ok $? "the file:, gopher:, dict: and localhost deliveries are dead at their first attempt"
+tap_ok $? "the file:, gopher:, dict:, 10.255.255.1, ::ffff:169.254.169.254 and localhost deliveries are dead at their first attempt"
+tap_is "$(q $P $DB "SELECT string_agg(d.error, ' | ' ORDER BY w.id) FROM learning.webhook_deliveries d
+                     JOIN learning.webhooks w ON w.id = d.webhook_id WHERE w.url ~ '^http://(10|\[)'")" \
+    "refused to connect to 10.255.255.1 (private address): learning.webhook_allow_private_networks is off | refused to connect to ::ffff:169.254.169.254 (link-local address): learning.webhook_allow_private_networks is off" \
+    "the relay refused the private address and the IPv4-mapped metadata address, saying which"
 for s in file gopher dict; do
     tap_is "$(q $P $DB "SELECT count(*) FROM learning.webhook_deliveries d JOIN learning.webhooks w ON w.id = d.webhook_id
                          WHERE w.url LIKE '$s:%' AND d.status <> 'dead'")" "0" "the $s: delivery was never retried"
 done
-tap_is "$(q $P $DB "SELECT d.error FROM learning.webhook_deliveries d WHERE d.webhook_id = $LH AND d.event_id = $EV1")" \
-    "refused to connect to 127.0.0.1 (loopback address): learning.webhook_allow_private_networks is off" \
-    "the delivery log says which address was refused and why"
+# localhost is 127.0.0.1, and ::1 where /etc/hosts says so (tried first then)
+REFUSED_LOOPBACK='^refused to connect to (127\.0\.0\.1|::1) \(loopback address\): learning\.webhook_allow_private_networks is off$'
+tap_is "$(q $P $DB "SELECT d.error ~ '$REFUSED_LOOPBACK' FROM learning.webhook_deliveries d WHERE d.webhook_id = $LH AND d.event_id = $EV1")" \
+    "t" "the delivery log says which address was refused and why"
+tap_is "$(q $P $DB "SELECT d.error FROM learning.webhook_deliveries d JOIN learning.webhooks w ON w.id = d.webhook_id WHERE w.url LIKE 'file:%'")" \
+    "invalid webhook url: only http and https URLs are allowed" "the delivery log says why the file: delivery is dead"
 tap_is "$(q $P $DB "SELECT state || ' ' || attempts FROM learning.relay_queue WHERE webhook_id = $LH")" "dead 1" \
     "the localhost delivery is dead in the queue after one attempt"
 wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webhook_id = 0 AND event_id = $EV1 AND status = 'delivered'" 15
@@ -159,7 +170,7 @@ q $P $DB "SELECT learning.record_outcome('acme', 'c2', 'send_email', 0.5, 'email
 EV2=$(q $P $DB "SELECT max(id) FROM learning.events WHERE tenant_id = 'acme'")
 wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries
                   WHERE webhook_id = $LH AND event_id = $EV2 AND attempt = 1 AND status = 'dead'
-                    AND error LIKE 'refused to connect to 127.0.0.1 (loopback address)%'" 15
+                    AND error ~ '$REFUSED_LOOPBACK'" 15
 tap_ok $? "turned off again, the next localhost delivery is refused (the kept-alive connection is not reused)"
 sleep 0.5
 tap_is "$(wc -l <"$W/rx.log" | tr -d ' ')" "1" "the receiver saw only the delivery made while the setting was on"
