@@ -74,7 +74,8 @@ SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled,
        (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state <> 'dead') AS pending,
        (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state = 'dead') AS dead,
        d.delivered_24h, d.failed_24h, d.last_attempt_at, d.last_error,
-       '...' || pg_catalog.right(w.secret, 4) AS secret_hint
+       -- a hint that tells secrets apart; none for a short one written by hand
+       CASE WHEN pg_catalog.length(w.secret) >= 16 THEN '...' || pg_catalog.right(w.secret, 4) END AS secret_hint
   FROM learning.webhooks w
   LEFT JOIN LATERAL (
         SELECT count(*) FILTER (WHERE l.status = 'delivered') AS delivered_24h,
@@ -84,7 +85,7 @@ SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled,
           FROM learning.webhook_deliveries l
          WHERE l.webhook_id = w.id AND l.attempted_at > pg_catalog.now() - interval '1 day') d ON true;
 COMMENT ON VIEW learning.webhook_status IS
-    'Per webhook: unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, last error, the last four characters of the secret';
+    'Per webhook: unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, last error, the last four characters of the secret (secrets of 16 characters or more)';
 
 REVOKE ALL ON FUNCTION learning.set_webhook_enabled(bigint, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning.drop_webhook(bigint) FROM PUBLIC;
