@@ -104,7 +104,26 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE
 REVOKE SELECT ON learning.webhooks FROM learning_app;
 GRANT SELECT (tenant_id, id, url, event_types, enabled, created_at) ON learning.webhooks TO learning_app;
 REVOKE USAGE ON SEQUENCE learning.webhooks_id_seq, learning.webhook_deliveries_id_seq FROM learning_app;
+-- Nor do the API functions read the webhook status (URLs of every tenant).
 REVOKE SELECT ON learning.webhook_status FROM learning_definer;
+
+-- Webhooks 0.1.0 accepted that the relay now refuses (while the setting is
+-- off): say so at the upgrade, rather than only in the delivery log later.
+-- Only literal addresses can be told here; names are checked at delivery.
+DO $private$
+DECLARE
+    w record;
+BEGIN
+    FOR w IN SELECT h.id, h.url FROM learning.webhooks h ORDER BY h.id LOOP
+        BEGIN
+            PERFORM learning.check_webhook_destination(w.url);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE WARNING 'webhook % with url "%" points to a private network: its deliveries will be dead while learning.webhook_allow_private_networks is off',
+                w.id, w.url
+                USING HINT = 'A superuser may turn it on: ALTER SYSTEM SET learning.webhook_allow_private_networks = on; SELECT pg_reload_conf();';
+        END;
+    END LOOP;
+END $private$;
 
 
 -- ======================================================================

@@ -31,6 +31,7 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE
 REVOKE SELECT ON learning.webhooks FROM learning_app;
 GRANT SELECT (tenant_id, id, url, event_types, enabled, created_at) ON learning.webhooks TO learning_app;
 REVOKE USAGE ON SEQUENCE learning.webhooks_id_seq, learning.webhook_deliveries_id_seq FROM learning_app;
+-- Nor do the API functions read the webhook status (URLs of every tenant).
 REVOKE SELECT ON learning.webhook_status FROM learning_definer;
 
 -- pg_dump keeps the webhook subscriptions and the SSE channel keys, and the
