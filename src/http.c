@@ -360,7 +360,10 @@ learning_http_failure(const LearningHttpPost *post, CURLcode rc, char *buf, size
 				 post->refused);
 		return false;
 	}
-	snprintf(buf, len, "%s", curl_says);
+	if (post->n_refused > 0)	/* some addresses refused, the others failed */
+		snprintf(buf, len, "%s (also refused: %s)", curl_says, post->refused);
+	else
+		snprintf(buf, len, "%s", curl_says);
 	return !(post->permanent || rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT);
 }
 
