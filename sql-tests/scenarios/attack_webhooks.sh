@@ -24,7 +24,7 @@ cd "$(dirname "$0")/../.."
 . test/lib.sh
 . sql-tests/scenarios/relay_lib.bash
 
-P=56351; DB=attack; RX=56352; SSE=56353
+P=56351; DB=attack; RX=56352; SSE=56353; TCP=56354
 SECRET=attack-secret-0123456789abcdef
 W=$TEST_ROOT/attack_webhooks.rx
 rm -rf "$W"; mkdir -p "$W"
@@ -39,6 +39,18 @@ start_cluster attack_webhooks $P "shared_preload_libraries = 'learning'" "learni
 RELAY_CLUSTERS+=(attack_webhooks)
 start_rx verify $RX "$W/rx.log" "$SECRET" && start_rx fast $SSE "$W/sse.log"
 tap_ok $? "a receiver and a stand-in SSE publisher listen on 127.0.0.1:$RX and :$SSE"
+# a bare TCP listener that logs every connection accepted (not only requests)
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+log = open(sys.argv[2], "a", buffering=1)
+while True:
+    c, _ = s.accept(); log.write("accepted\n"); c.close()
+' $TCP "$W/tcp.log" 2>>"$W/tcp.log.stderr" &
+RELAY_PIDS+=($!)
+: >"$W/tcp.log"; wait_port $TCP 10 && sleep 0.2 && : >"$W/tcp.log"
+tap_ok $? "a TCP listener counts connections on 127.0.0.1:$TCP"
 
 q $P postgres "CREATE DATABASE $DB" >/dev/null
 q $P $DB "CREATE EXTENSION learning;
@@ -149,6 +161,22 @@ tap_is "$(q $P $DB "SELECT state || ' ' || attempts FROM learning.relay_queue WH
 wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webhook_id = 0 AND event_id = $EV1 AND status = 'delivered'" 15
 tap_ok $? "the SSE publication of the same event to 127.0.0.1:$SSE is delivered: the superuser's publisher URL is exempt"
 tap_is "$(awk '{print $2, $5}' "$W/sse.log")" "$EV1 /pub/$KEY" "the stand-in publisher got it on the tenant's channel"
+# a webhook written by hand to the publisher's own address gets nothing from
+# the publisher's exemption; one to the TCP listener is refused before connecting
+KEY2=$(q $P $DB "SELECT learning.sse_channel('globex')")
+SH=$(q $P $DB "INSERT INTO learning.webhooks (tenant_id, url, secret)
+               VALUES ('globex', 'http://127.0.0.1:$SSE/pub/$KEY2', '$SECRET') RETURNING id")
+TC=$(q $P $DB "INSERT INTO learning.webhooks (tenant_id, url, secret)
+               VALUES ('globex', 'http://localhost:$TCP/', '$SECRET') RETURNING id")
+q $P $DB "SELECT learning.record_outcome('globex', 'c1', 'send_email', 0.5, 'email_engagement')" >/dev/null
+EV3=$(q $P $DB "SELECT max(id) FROM learning.events WHERE tenant_id = 'globex'")
+wait_for $P $DB "SELECT count(*) = 3 FROM learning.webhook_deliveries WHERE event_id = $EV3 AND attempt = 1
+                    AND ((webhook_id = 0 AND status = 'delivered')
+                         OR (webhook_id IN ($SH, $TC) AND status = 'dead' AND error ~ '^refused to connect to (127\.0\.0\.1|::1) '))" 15
+tap_ok $? "webhooks written by hand to the publisher's address and to localhost:$TCP are refused while the publication goes through"
+tap_is "$(awk -v e="$EV3" '$2 == e {print $5}' "$W/sse.log")" "/pub/$KEY2" \
+    "the publisher got the publication only, not the webhook's POST"
+tap_is "$(wc -l <"$W/tcp.log" | tr -d ' ')" "0" "the refused webhook never even opened a TCP connection to localhost:$TCP"
 sleep 0.5
 tap_is "$(wc -l <"$W/rx.log" | tr -d ' ')" "0" "the receiver on loopback saw no request at all (gopher and dict included)"
 
