@@ -2,8 +2,10 @@
  *
  * http.c
  *		The libcurl wrapper of the event relay: process-wide
- *		initialisation, URL checks, one configured easy handle per POST, a
- *		bounded response reader, and the HMAC-SHA256 of a webhook signature.
+ *		initialisation, URL checks (scheme and host; literal private
+ *		addresses, classified by netguard.c), one configured easy handle per
+ *		POST with the private-network guard, a bounded response reader, and
+ *		the HMAC-SHA256 of a webhook signature.
  *
  * Rules kept here once for every caller:
  *	- curl_global_init runs once per process that uses curl, never in the
@@ -38,6 +40,7 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <curl/curl.h>
@@ -50,9 +53,12 @@
 
 #include "learning.h"
 #include "learning_http.h"
+#include "netguard.h"
 
 PG_FUNCTION_INFO_V1(learning_check_webhook_url_sql);
 PGDLLEXPORT Datum learning_check_webhook_url_sql(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(learning_check_webhook_destination_sql);
+PGDLLEXPORT Datum learning_check_webhook_destination_sql(PG_FUNCTION_ARGS);
 
 static size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userdata);
 static curl_socket_t http_opensocket_cb(void *clientp, curlsocktype purpose,
@@ -145,6 +151,53 @@ learning_check_webhook_url_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid webhook url '%s': %s", url, problem),
 				 errhint("Give an absolute http:// or https:// URL, e.g. https://example.com/hooks/learning.")));
+	PG_RETURN_TEXT_P(arg);
+}
+
+/*
+ * learning_check_webhook_destination_sql: learning.check_webhook_destination(url)
+ * returns url, or raises 22023 when its host is a literal loopback, private,
+ * link-local, unspecified, multicast or reserved address (in any spelling) or
+ * "localhost", unless learning.webhook_allow_private_networks is on.  Call it
+ * after learning.check_webhook_url: a URL libcurl cannot parse passes here.
+ */
+Datum
+learning_check_webhook_destination_sql(PG_FUNCTION_ARGS)
+{
+	text	   *arg;
+	char	   *url;
+	CURLU	   *h;
+	char	   *host = NULL;
+	char		why[INET6_ADDRSTRLEN + 300];
+	bool		refused = false;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("url must not be null")));
+	arg = PG_GETARG_TEXT_PP(0);
+	if (learning_webhook_allow_private_networks)
+		PG_RETURN_TEXT_P(arg);
+
+	url = text_to_cstring(arg);
+	learning_http_init();
+	h = curl_url();
+	if (h == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL)
+		refused = learning_netguard_host_refused(host, why, sizeof(why));
+	curl_free(host);
+	curl_url_cleanup(h);
+
+	if (refused)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook url \"%s\" points to a private network", url),
+				 errdetail("Its host is %s.", why),
+				 errhint("Webhooks may not reach loopback, private, link-local, unspecified, multicast or "
+						 "reserved addresses while learning.webhook_allow_private_networks is off; "
+						 "a superuser may turn it on.")));
 	PG_RETURN_TEXT_P(arg);
 }
 

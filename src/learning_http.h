@@ -56,10 +56,4 @@ extern bool learning_http_post_start(LearningHttpPost *post, struct curl_slist *
 extern void learning_http_post_cleanup(LearningHttpPost *post);
 extern bool learning_http_failure(const LearningHttpPost *post, CURLcode rc, char *buf, size_t len);
 
-/* netguard.c: the addresses webhooks may not reach. */
-struct sockaddr;
-extern bool learning_netguard_sockaddr_refused(const struct sockaddr *sa, char *out, size_t outlen);
-extern bool learning_netguard_ip_refused(const char *ip, char *out, size_t outlen);
-extern bool learning_netguard_host_refused(const char *host, char *out, size_t outlen);
-
 #endif							/* LEARNING_HTTP_H */

@@ -2,13 +2,14 @@
  *
  * netguard.c
  *		Which network addresses a webhook may reach: the classification of
- *		IPv4 and IPv6 addresses (loopback, private, link-local, ...), the
- *		literal-host check of learning.create_webhook, and the checks the
- *		relay's libcurl callbacks (http.c) make on the address it is about to
- *		connect to or has connected to.
+ *		IPv4 and IPv6 addresses (loopback, private, link-local, ...) behind
+ *		the literal-host check of learning.create_webhook and the checks the
+ *		relay's libcurl callbacks make on the address it is about to connect
+ *		to or has connected to (both in http.c, which calls this file; this
+ *		file calls nothing of the extension's).
  *
  * While learning.webhook_allow_private_networks is off (the default), a
- * webhook is an address on the public internet: the relay runs as a
+ * webhook must be an address on the public internet: the relay runs as a
  * superuser inside the database server's network, so a webhook URL must not
  * be a way to reach the server's own loopback services, the cloud metadata
  * endpoint (169.254.169.254) or the private network behind it.  The
@@ -21,8 +22,8 @@
  * inet_aton(3) and inet_pton(3), which is what the resolver does with a
  * numeric host.
  *
- * Nothing here allocates or raises an error except the SQL entry point, so
- * the classification functions are safe inside libcurl callbacks.
+ * Nothing here allocates or raises an error, so these functions are safe
+ * inside libcurl callbacks.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -37,16 +38,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <curl/curl.h>
-
-#include "fmgr.h"
-#include "utils/builtins.h"
-
-#include "learning.h"
-#include "learning_http.h"
-
-PG_FUNCTION_INFO_V1(learning_check_webhook_destination_sql);
-PGDLLEXPORT Datum learning_check_webhook_destination_sql(PG_FUNCTION_ARGS);
+#include "netguard.h"
 
 /* One IPv4 range that webhooks may not reach; prefix in host byte order. */
 typedef struct Ipv4Range
@@ -261,51 +253,4 @@ learning_netguard_host_refused(const char *host, char *out, size_t outlen)
 	if (what != NULL)
 		netguard_describe(AF_INET, &a4, what, out, outlen);
 	return what != NULL;
-}
-
-/*
- * learning_check_webhook_destination_sql: learning.check_webhook_destination(url)
- * returns url, or raises 22023 when its host is a literal loopback, private,
- * link-local, unspecified, multicast or reserved address (in any spelling) or
- * "localhost", unless learning.webhook_allow_private_networks is on.  Call it
- * after learning.check_webhook_url: a URL libcurl cannot parse passes here.
- */
-Datum
-learning_check_webhook_destination_sql(PG_FUNCTION_ARGS)
-{
-	text	   *arg;
-	char	   *url;
-	CURLU	   *h;
-	char	   *host = NULL;
-	char		why[INET6_ADDRSTRLEN + 300];
-	bool		refused = false;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("url must not be null")));
-	arg = PG_GETARG_TEXT_PP(0);
-	if (learning_webhook_allow_private_networks)
-		PG_RETURN_TEXT_P(arg);
-
-	url = text_to_cstring(arg);
-	learning_http_init();
-	h = curl_url();
-	if (h == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
-		curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL)
-		refused = learning_netguard_host_refused(host, why, sizeof(why));
-	curl_free(host);
-	curl_url_cleanup(h);
-
-	if (refused)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webhook url \"%s\" points to a private network", url),
-				 errdetail("Its host is %s.", why),
-				 errhint("Webhooks may not reach loopback, private, link-local, unspecified, multicast or "
-						 "reserved addresses while learning.webhook_allow_private_networks is off; "
-						 "a superuser may turn it on.")));
-	PG_RETURN_TEXT_P(arg);
 }
