@@ -11,13 +11,14 @@
 #   - rows written by hand (as a superuser) with file:, gopher: or dict: URLs
 #     are dead at their first attempt instead of being retried;
 #   - a name that resolves to loopback ("localhost", written by hand past
-#     create_webhook) is refused by the relay after name resolution: dead at
-#     the first attempt, the receiver sees nothing; with the setting on it is
+#     create_webhook) is refused by the relay after name resolution and
+#     before connecting: dead at the first attempt, the receiver sees nothing
+#     (not even a TCP connection); with the setting on it is
 #     delivered; turned off again, even the connection libcurl kept alive to
 #     it is not used again;
 #   - the SSE publisher (learning.sse_publish_url, set by a superuser, usually
 #     nginx on loopback) is trusted configuration: published to with the
-#     setting off.
+#     setting off, while a webhook written by hand to its address is refused.
 # Prints TAP lines.
 set -u
 cd "$(dirname "$0")/../.."
