@@ -27,7 +27,7 @@ rm -rf "$W"; mkdir -p "$W"
 trap relay_cleanup EXIT
 
 start_cluster bench_relay $P "shared_preload_libraries = 'learning'" "learning.enabled = off" \
-    "shared_buffers = '256MB'" "max_wal_size = '2GB'"
+    "shared_buffers = '256MB'" "max_wal_size = '2GB'" "learning.webhook_allow_private_networks = on"
 RELAY_CLUSTERS+=(bench_relay)
 start_rx fast $RXP "$W/rx.log" "$SECRET"
 q $P postgres "CREATE DATABASE $DB" >/dev/null

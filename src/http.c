@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * http.c
- *		The libcurl wrapper of the event relay (SPEC section 7): process-wide
- *		initialisation, URL checks, one configured easy handle per POST, a
- *		bounded response reader, and the HMAC-SHA256 of a webhook signature.
+ *		The libcurl wrapper of the event relay: process-wide
+ *		initialisation, URL checks (scheme and host; literal private
+ *		addresses, classified by netguard.c), one configured easy handle per
+ *		POST with the private-network guard, a bounded response reader, and
+ *		the HMAC-SHA256 of a webhook signature.
  *
  * Rules kept here once for every caller:
  *	- curl_global_init runs once per process that uses curl, never in the
@@ -17,6 +19,17 @@
  *	  memory context reset.
  *	- A response body is never stored: the write callback counts bytes and
  *	  stops the transfer past a bound.
+ *	- A webhook POST (not the SSE publisher, whose URL only a superuser sets)
+ *	  is guarded while learning.webhook_allow_private_networks is off: the
+ *	  open-socket callback refuses a loopback, private, link-local, ...
+ *	  address before connecting (the address after name resolution, so a
+ *	  name that resolves to 127.0.0.1 or rebinds is caught), and the
+ *	  pre-request callback refuses to send over a connection whose peer is
+ *	  such an address (a connection kept alive and reused by libcurl, which
+ *	  opens no socket).  Proxies from the environment are not used for a
+ *	  guarded POST: the address a proxy connects to cannot be checked.
+ *	- A failure no retry can fix (refused address, scheme other than http(s),
+ *	  malformed URL) is told apart from one worth retrying.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -26,6 +39,9 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -37,11 +53,21 @@
 
 #include "learning.h"
 #include "learning_http.h"
+#include "netguard.h"
 
 PG_FUNCTION_INFO_V1(learning_check_webhook_url_sql);
 PGDLLEXPORT Datum learning_check_webhook_url_sql(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(learning_check_webhook_destination_sql);
+PGDLLEXPORT Datum learning_check_webhook_destination_sql(PG_FUNCTION_ARGS);
 
 static size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userdata);
+static curl_socket_t http_opensocket_cb(void *clientp, curlsocktype purpose,
+										struct curl_sockaddr *address);
+#if LIBCURL_VERSION_NUM >= 0x075000	/* 7.80: CURLOPT_PREREQFUNCTION */
+static int	http_prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+						   int conn_primary_port, int conn_local_port);
+#endif
+static void http_note_refused(LearningHttpPost *post, const char *why);
 
 static bool curl_initialised = false;
 
@@ -129,6 +155,53 @@ learning_check_webhook_url_sql(PG_FUNCTION_ARGS)
 }
 
 /*
+ * learning_check_webhook_destination_sql: learning.check_webhook_destination(url)
+ * returns url, or raises 22023 when its host is a literal loopback, private,
+ * link-local, unspecified, multicast or reserved address (in any spelling) or
+ * "localhost", unless learning.webhook_allow_private_networks is on.  Call it
+ * after learning.check_webhook_url: a URL libcurl cannot parse passes here.
+ */
+Datum
+learning_check_webhook_destination_sql(PG_FUNCTION_ARGS)
+{
+	text	   *arg;
+	char	   *url;
+	CURLU	   *h;
+	char	   *host = NULL;
+	char		why[INET6_ADDRSTRLEN + 300];
+	bool		refused = false;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("url must not be null")));
+	arg = PG_GETARG_TEXT_PP(0);
+	if (learning_webhook_allow_private_networks)
+		PG_RETURN_TEXT_P(arg);
+
+	url = text_to_cstring(arg);
+	learning_http_init();
+	h = curl_url();
+	if (h == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL)
+		refused = learning_netguard_host_refused(host, why, sizeof(why));
+	curl_free(host);
+	curl_url_cleanup(h);
+
+	if (refused)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook url \"%s\" points to a private network", url),
+				 errdetail("Its host is %s.", why),
+				 errhint("Webhooks may not reach loopback, private, link-local, unspecified, multicast or "
+						 "reserved addresses while learning.webhook_allow_private_networks is off; "
+						 "a superuser may turn it on.")));
+	PG_RETURN_TEXT_P(arg);
+}
+
+/*
  * learning_hmac_sha256_hex writes into out (65 bytes) the lower-case hex
  * HMAC-SHA256 of data under key.  Needs a resource owner (call it inside a
  * transaction): PostgreSQL's OpenSSL HMAC registers itself with one.
@@ -182,6 +255,59 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* http_note_refused remembers the first address the guard refused. */
+static void
+http_note_refused(LearningHttpPost *post, const char *why)
+{
+	if (post->n_refused++ == 0)
+		strlcpy(post->refused, why, sizeof(post->refused));
+}
+
+/*
+ * http_opensocket_cb: libcurl is about to connect to address (resolved).
+ * Refuses (CURL_SOCKET_BAD: libcurl tries the next address, then fails with
+ * CURLE_COULDNT_CONNECT) an address webhooks may not reach; otherwise opens
+ * the socket as libcurl itself would.  Runs inside libcurl: no palloc, no
+ * ereport.
+ */
+static curl_socket_t
+http_opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	LearningHttpPost *post = (LearningHttpPost *) clientp;
+	char		why[sizeof(post->refused)];
+
+	if (learning_netguard_sockaddr_refused(&address->addr, why, sizeof(why)))
+	{
+		http_note_refused(post, why);
+		return CURL_SOCKET_BAD;
+	}
+	post->n_allowed++;
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+/*
+ * http_prereq_cb: the request is about to be sent over a connection to
+ * conn_primary_ip, new or reused.  A reused connection opened no socket, so
+ * this is where one opened by the (unguarded) SSE publisher, or while the
+ * setting was on, is refused.  No palloc, no ereport.
+ */
+static int
+http_prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+			   int conn_primary_port, int conn_local_port)
+{
+	LearningHttpPost *post = (LearningHttpPost *) clientp;
+	char		why[sizeof(post->refused)];
+
+	if (learning_netguard_ip_refused(conn_primary_ip, why, sizeof(why)))
+	{
+		http_note_refused(post, why);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+#endif
+
 /*
  * learning_http_post_start configures post->easy for one POST of post->body
  * to post->url with the given extra headers (a curl_slist the post now owns).
@@ -199,6 +325,23 @@ learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 	post->error[0] = '\0';
 	post->response_bytes = 0;
 	post->response_truncated = false;
+	post->n_allowed = post->n_refused = 0;
+	post->refused[0] = '\0';
+	post->permanent = false;
+	/* read at delivery time: a reload takes effect with the next POST */
+	post->guarded = !post->trusted && !learning_webhook_allow_private_networks;
+	if (!post->trusted)
+	{
+		/* a row written by hand may hold anything; no retry would make it valid */
+		const char *problem = learning_http_url_problem(post->url);
+
+		if (problem != NULL)
+		{
+			snprintf(post->error, sizeof(post->error), "invalid webhook url: %s", problem);
+			post->permanent = true;
+			return false;
+		}
+	}
 	post->easy = e = curl_easy_init();
 	if (e == NULL)
 	{
@@ -229,6 +372,18 @@ learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 	SETOPT(CURLOPT_ERRORBUFFER, post->error);
 	SETOPT(CURLOPT_PRIVATE, post);
 	SETOPT(CURLOPT_MAXFILESIZE, (long) LEARNING_HTTP_MAX_RESPONSE);
+	if (post->guarded)
+	{
+		SETOPT(CURLOPT_OPENSOCKETFUNCTION, http_opensocket_cb);
+		SETOPT(CURLOPT_OPENSOCKETDATA, post);
+		SETOPT(CURLOPT_PROXY, "");
+#if LIBCURL_VERSION_NUM >= 0x075000
+		SETOPT(CURLOPT_PREREQFUNCTION, http_prereq_cb);
+		SETOPT(CURLOPT_PREREQDATA, post);
+#else
+		SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+#endif
+	}
 #undef SETOPT
 
 	if (rc != CURLE_OK)
@@ -237,6 +392,32 @@ learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 		return false;
 	}
 	return true;
+}
+
+/*
+ * learning_http_failure describes into buf why the transfer of post ended
+ * with rc (not a 2xx, no HTTP answer) and returns whether a retry may help.
+ * No retry helps when the guard refused every address (libcurl says
+ * CURLE_COULDNT_CONNECT, or CURLE_ABORTED_BY_CALLBACK for a reused
+ * connection), when the scheme is not http(s) or when the URL is malformed.
+ */
+bool
+learning_http_failure(const LearningHttpPost *post, CURLcode rc, char *buf, size_t len)
+{
+	const char *curl_says = post->error[0] ? post->error : curl_easy_strerror(rc);
+
+	if (post->n_refused > 0 &&
+		((rc == CURLE_COULDNT_CONNECT && post->n_allowed == 0) || rc == CURLE_ABORTED_BY_CALLBACK))
+	{
+		snprintf(buf, len, "refused to connect to %s: learning.webhook_allow_private_networks is off",
+				 post->refused);
+		return false;
+	}
+	if (post->n_refused > 0)	/* some addresses refused, the others failed */
+		snprintf(buf, len, "%s (also refused: %s)", curl_says, post->refused);
+	else
+		snprintf(buf, len, "%s", curl_says);
+	return !(post->permanent || rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT);
 }
 
 /*

@@ -49,6 +49,7 @@ int			learning_webhook_retry_base = 1000;
 int			learning_webhook_delivery_retention = 7 * 24 * 60 * 60;
 int			learning_relay_poll_interval = 100;
 char	   *learning_sse_publish_url = NULL;
+bool		learning_webhook_allow_private_networks = false;
 int			learning_event_retention = 3 * 24 * 60 * 60;
 
 void		_PG_init(void);
@@ -149,6 +150,12 @@ _PG_init(void)
 							   "Base URL of the nchan publisher location (e.g. http://127.0.0.1:8090/pub); empty: no SSE feed.",
 							   NULL, &learning_sse_publish_url, "",
 							   PGC_SIGHUP, 0, check_sse_publish_url, NULL, NULL);
+	/* superuser only: it decides what the relay, a superuser, may connect to */
+	DefineCustomBoolVariable("learning.webhook_allow_private_networks",
+							 "Lets webhooks reach loopback, private, link-local, unspecified, multicast and reserved addresses.",
+							 "Off: the relay refuses such an address after name resolution and create_webhook refuses it as a literal host.",
+							 &learning_webhook_allow_private_networks, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("learning");
 

@@ -82,6 +82,7 @@ extern int	learning_webhook_retry_base;
 extern int	learning_webhook_delivery_retention;
 extern int	learning_relay_poll_interval;
 extern char *learning_sse_publish_url;
+extern bool learning_webhook_allow_private_networks;
 
 /* scheduler.c: the launcher and the per-database schedulers. */
 extern void learning_register_launcher(void);

@@ -37,6 +37,14 @@ typedef struct LearningHttpPost
 	bool		response_truncated;
 	char		error[CURL_ERROR_SIZE];
 	void	   *owner;			/* the caller's own bookkeeping */
+	/* set by the caller before learning_http_post_start */
+	bool		trusted;		/* destination set by a superuser (the SSE publisher) */
+	/* set by learning_http_post_start and the address checks */
+	bool		guarded;		/* private networks refused for this POST */
+	bool		permanent;		/* failed for a reason no retry can fix */
+	int			n_allowed;		/* connections opened */
+	int			n_refused;		/* connections refused by the address check */
+	char		refused[160];	/* the first refused address, described */
 } LearningHttpPost;
 
 extern void learning_http_init(void);
@@ -46,5 +54,6 @@ extern void learning_hmac_sha256_hex(const char *key, size_t keylen,
 extern bool learning_http_post_start(LearningHttpPost *post, struct curl_slist *headers,
 									 long connect_timeout_ms, long timeout_ms);
 extern void learning_http_post_cleanup(LearningHttpPost *post);
+extern bool learning_http_failure(const LearningHttpPost *post, CURLcode rc, char *buf, size_t len);
 
 #endif							/* LEARNING_HTTP_H */

@@ -484,6 +484,8 @@ relay_new_transfer(HeapTuple tuple, TupleDesc desc)
 	t->post.body = body;
 	t->post.body_len = body ? strlen(body) : 0;
 	t->post.owner = t;
+	/* the SSE publisher's URL is set by a superuser: not address-checked */
+	t->post.trusted = t->webhook_id == 0;
 
 	if (body == NULL)
 		t->orphan = "event no longer in the outbox";
@@ -547,7 +549,7 @@ relay_start_claimed(void)
 									  learning_webhook_connect_timeout, learning_webhook_timeout) ||
 			curl_multi_add_handle(relay_multi, t->post.easy) != CURLM_OK)
 		{
-			relay_add_result(t, false, true, 0,
+			relay_add_result(t, false, !t->post.permanent, 0,
 							 t->post.error[0] ? t->post.error : "could not start the request");
 			relay_free_transfer(t);
 			continue;
@@ -619,8 +621,10 @@ relay_collect(void)
 		}
 		else
 		{
-			snprintf(buf, sizeof(buf), "%s", t->post.error[0] ? t->post.error : curl_easy_strerror(rc));
-			relay_add_result(t, false, true, code, buf);
+			/* a refused address, a scheme other than http(s): dead at once */
+			bool		retry = learning_http_failure(&t->post, rc, buf, sizeof(buf));
+
+			relay_add_result(t, false, retry, code, buf);
 		}
 
 		(void) curl_multi_remove_handle(relay_multi, msg->easy_handle);

@@ -38,6 +38,7 @@ INSERT INTO expected_grants VALUES
     ('learning.check_required(text,boolean)', 'app definer'),
     ('learning.check_tenant_id(text)', 'app definer'),
     ('learning.check_text(text,text)', 'app definer'),
+    ('learning.check_webhook_destination(text)', ''),
     ('learning.check_webhook_url(text)', ''),
     ('learning.check_window(text,interval)', 'app definer'),
     ('learning.coaching_patterns(text,integer)', 'app definer'),

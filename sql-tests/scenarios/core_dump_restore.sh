@@ -7,7 +7,7 @@ export TEST_ROOT=${TEST_ROOT:-$(pwd)/build}
 . test/lib.sh
 PORT=55422
 start_cluster dump $PORT "shared_preload_libraries = 'learning'" "learning.enabled = off" \
-    || { echo "not ok - cluster starts"; exit 1; }
+    "learning.webhook_allow_private_networks = on" || { echo "not ok - cluster starts"; exit 1; }
 trap 'stop_cluster dump' EXIT
 export PGOPTIONS="-c client_min_messages=warning"
 q $PORT postgres "CREATE DATABASE src" >/dev/null

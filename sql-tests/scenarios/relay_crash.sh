@@ -17,7 +17,8 @@ trap relay_cleanup EXIT
 
 start_cluster relay_crash $P "shared_preload_libraries = 'learning'" "learning.enabled = off" \
     "learning.webhook_timeout = 3000" "learning.webhook_retry_base = 200" "learning.webhook_max_attempts = 20" \
-    "learning.relay_poll_interval = 50" || { echo "not ok - cluster starts"; exit 1; }
+    "learning.relay_poll_interval = 50" \
+    "learning.webhook_allow_private_networks = on" || { echo "not ok - cluster starts"; exit 1; }
 RELAY_CLUSTERS+=(relay_crash)
 start_rx slow 56322 "$W/slow.log"
 tap_ok $? "slow receiver listens"

@@ -23,7 +23,8 @@ trap relay_cleanup EXIT
 start_cluster relay_webhooks $P "shared_preload_libraries = 'learning'" "learning.enabled = off" \
     "learning.webhook_timeout = 1500" "learning.webhook_connect_timeout = 500" \
     "learning.webhook_retry_base = 200" "learning.webhook_max_attempts = 3" \
-    "learning.relay_poll_interval = 50" || { echo "not ok - cluster starts"; exit 1; }
+    "learning.relay_poll_interval = 50" \
+    "learning.webhook_allow_private_networks = on" || { echo "not ok - cluster starts"; exit 1; }
 RELAY_CLUSTERS+=(relay_webhooks)
 
 start_rx verify 56310 "$W/verify.log" "$SECRET" &&

@@ -21,6 +21,14 @@ CREATE FUNCTION learning.check_webhook_url(url text) RETURNS text
 COMMENT ON FUNCTION learning.check_webhook_url(text) IS
     'Returns url, or raises 22023 naming it unless libcurl parses it as an http or https URL with a host';
 
+-- STABLE, not IMMUTABLE: it reads learning.webhook_allow_private_networks.
+-- The relay checks the address it connects to, after name resolution, at
+-- every delivery (src/http.c); this only refuses literal addresses early.
+CREATE FUNCTION learning.check_webhook_destination(url text) RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_webhook_destination_sql';
+COMMENT ON FUNCTION learning.check_webhook_destination(text) IS
+    'Returns url, or raises 22023 when its host is a literal loopback, private, link-local, unspecified, multicast or reserved address (any spelling) or localhost, unless learning.webhook_allow_private_networks is on';
+
 CREATE TABLE learning.webhooks (
     tenant_id    text        NOT NULL CHECK (tenant_id = '*' OR tenant_id ~ '^[A-Za-z0-9_.-]{1,48}$'),
     id           bigint      GENERATED ALWAYS AS IDENTITY,
@@ -98,6 +106,7 @@ DECLARE
     new_id bigint;
 BEGIN
     PERFORM learning.check_webhook_url(url);
+    PERFORM learning.check_webhook_destination(url);
     IF tenant_id IS NOT NULL AND tenant_id <> '*' THEN
         PERFORM learning.check_tenant_id(tenant_id);
     END IF;
@@ -124,7 +133,7 @@ BEGIN
     RETURN new_id;
 END $$;
 COMMENT ON FUNCTION learning.create_webhook(text, text[], text, text) IS
-    'Subscribes an http(s) URL to event types (NULL: all) of one tenant (NULL or ''*'': all tenants, stored as ''*''); a NULL secret is generated (read it from learning.webhooks); returns the webhook id';
+    'Subscribes an http(s) URL (not a private network address unless learning.webhook_allow_private_networks is on) to event types (NULL: all) of one tenant (NULL or ''*'': all tenants, stored as ''*''); a NULL secret is generated (read it from learning.webhooks); returns the webhook id';
 
 CREATE FUNCTION learning.set_webhook_enabled(webhook_id bigint, enabled boolean) RETURNS boolean
     LANGUAGE plpgsql VOLATILE
@@ -174,7 +183,9 @@ CREATE VIEW learning.webhook_status AS
 SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled,
        (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state <> 'dead') AS pending,
        (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state = 'dead') AS dead,
-       d.delivered_24h, d.failed_24h, d.last_attempt_at, d.last_error
+       d.delivered_24h, d.failed_24h, d.last_attempt_at, d.last_error,
+       -- a hint that tells secrets apart; none for a short one written by hand
+       CASE WHEN pg_catalog.length(w.secret) >= 16 THEN '...' || pg_catalog.right(w.secret, 4) END AS secret_hint
   FROM learning.webhooks w
   LEFT JOIN LATERAL (
         SELECT count(*) FILTER (WHERE l.status = 'delivered') AS delivered_24h,
@@ -184,7 +195,7 @@ SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled,
           FROM learning.webhook_deliveries l
          WHERE l.webhook_id = w.id AND l.attempted_at > pg_catalog.now() - interval '1 day') d ON true;
 COMMENT ON VIEW learning.webhook_status IS
-    'Per webhook: unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, last error';
+    'Per webhook: unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, last error, the last four characters of the secret (secrets of 16 characters or more)';
 
 -- SSE channels ---------------------------------------------------------------
 
@@ -242,7 +253,13 @@ REVOKE ALL ON FUNCTION learning_api.sse_channel() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION learning_api.sse_channel()
     TO learning_rep, learning_manager, learning_executive, learning_service;
 ALTER FUNCTION learning_api.sse_channel() OWNER TO learning_definer;
+-- Webhooks are the extension owner's: a subscription of every tenant sees
+-- every tenant's events, and the relay that POSTs them is a superuser.
 REVOKE ALL ON FUNCTION learning.create_webhook(text, text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.set_webhook_enabled(bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.drop_webhook(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.retry_dead_deliveries(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.check_webhook_destination(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning.sse_channel(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning.rotate_sse_channel(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION learning.sse_channel(text) TO learning_definer;

@@ -27,6 +27,20 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON learning.calibration_bins, learning.o
     learning.daily_totals, learning.conversation_days, learning.conversation_last,
     learning.conversation_coverage, learning.feedback_rollups, learning.job_runs
     FROM learning_app, learning_definer;
+-- Webhook subscriptions, deliveries and SSE channel keys are written only
+-- through their functions (the extension owner's) and by the relay: a row
+-- written by hand could point the relay, a superuser, anywhere, or reroute
+-- every tenant's events.  learning_app reads them, except the webhook
+-- secrets (learning.webhook_status shows their last four characters).
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE
+    ON learning.webhooks, learning.relay_queue, learning.webhook_deliveries, learning.sse_channels,
+       learning.webhook_status
+    FROM learning_app;
+REVOKE SELECT ON learning.webhooks FROM learning_app;
+GRANT SELECT (tenant_id, id, url, event_types, enabled, created_at) ON learning.webhooks TO learning_app;
+REVOKE USAGE ON SEQUENCE learning.webhooks_id_seq, learning.webhook_deliveries_id_seq FROM learning_app;
+-- Nor do the API functions read the webhook status (URLs of every tenant).
+REVOKE SELECT ON learning.webhook_status FROM learning_definer;
 
 -- pg_dump keeps the webhook subscriptions and the SSE channel keys, and the
 -- identity sequences of the dumped tables and of the outbox, so that ids go
