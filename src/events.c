@@ -94,6 +94,7 @@ typedef struct TxEventKey
 typedef struct TxEvent
 {
 	TxEventKey	key;			/* hash key: must be first */
+	uint64		seq;			/* order of first appearance in the transaction */
 	int64		count;
 	int64		by_status[NSTATUSES];
 	bool		has_status;
@@ -107,12 +108,14 @@ typedef struct PendingEvent
 {
 	const char *tenant_id;
 	const char *event_type;
+	uint64		seq;
 	char	   *payload;
 } PendingEvent;
 
 /* The transaction's noted rows, in TopTransactionContext; NULL when none. */
 static HTAB *tx_events = NULL;
 static TxEvent *last_tx_event = NULL;
+static uint64 tx_event_seq = 0;
 
 /* Saved plan of the commit-time statement; the columns of its result. */
 static SPIPlanPtr outbox_insert_plan = NULL;
@@ -182,6 +185,7 @@ tx_event(const char *tenant_id, const char *event_type, SubTransactionId subid)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 
+		e->seq = tx_event_seq++;
 		e->count = 0;
 		memset(e->by_status, 0, sizeof(e->by_status));
 		e->has_status = false;
@@ -242,6 +246,7 @@ tx_event_merge(TxEvent *into, const TxEvent *from)
 {
 	int			i;
 
+	into->seq = Min(into->seq, from->seq);
 	into->count += from->count;
 	into->has_status |= from->has_status;
 	for (i = 0; i < NSTATUSES; i++)
@@ -543,7 +548,10 @@ write_tenant_events(const char *tenant_id, List *events, bool lock, bool notify)
 	Async_Notify(channel, buf.data);
 }
 
-/* Write order: by tenant (so two committers take outbox locks in one order), then event type. */
+/*
+ * Write order: by tenant (so two committers take outbox locks in one order),
+ * then in the order the transaction first noted each event type.
+ */
 static int
 pending_event_cmp(const void *a, const void *b)
 {
@@ -551,7 +559,9 @@ pending_event_cmp(const void *a, const void *b)
 	const PendingEvent *y = b;
 	int			c = strcmp(x->tenant_id, y->tenant_id);
 
-	return c != 0 ? c : strcmp(x->event_type, y->event_type);
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq ? 1 : 0);
 }
 
 static void
@@ -559,6 +569,7 @@ forget_all(void)
 {
 	tx_events = NULL;			/* its memory goes with TopTransactionContext */
 	last_tx_event = NULL;
+	tx_event_seq = 0;
 }
 
 /*
@@ -582,6 +593,7 @@ write_outbox(bool notify)
 	{
 		events[i].tenant_id = e->key.tenant_id;
 		events[i].event_type = e->key.event_type;
+		events[i].seq = e->seq;
 		events[i].payload = tx_event_payload(e);
 		i++;
 	}

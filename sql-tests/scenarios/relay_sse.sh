@@ -68,7 +68,7 @@ done
 lat=$(awk -v a="$T0" -v b="${got:-0}" 'BEGIN { printf "%.3f", b - a }')
 tap_ok "$([ -n "$got" ] && awk -v l="$lat" 'BEGIN { exit !(l < 2.0) }'; echo $?)" \
     "acme's subscriber received event $E1 ${lat}s after the commit (limit 2 s)"
-tap_is "$(grep '^data: ' "$W/a.sse" | head -1 | sed 's/^data: //' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["tenant_id"], d["event_type"], d["payload"]["status"])')" \
+tap_is "$(grep '^data: ' "$W/a.sse" | head -1 | sed 's/^data: //' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["tenant_id"], d["event_type"], d["payload"]["items"][0]["status"])')" \
     "acme outcome_resolved positive" "the SSE data is the event's JSON"
 
 for ((i = 0; i < 5; i++)); do q $P $DB "SELECT learning.emit_event('acme', 'feedback_recorded', '{}')" >/dev/null; done
