@@ -416,6 +416,206 @@ BEGIN
 END $private$;
 
 
+-- --- SQL rules bound at creation, table checks, time zones with a region ---
+-- The small SQL rules get SQL-standard bodies (bound when created, never
+-- resolved on a caller's search_path, still inlined).  The tables get the
+-- checks the functions make, so that rows written without the functions
+-- (learning_app may write them) never stop a job.  A tenant's time zone must
+-- have a region: a bare name such as EST can be read as an abbreviation.
+-- The built-in outcome types and their windows (SPEC section 2).
+-- A SQL-standard body: its operators are bound when it is created, never
+-- looked up on a caller's search_path, and it is still inlined.
+CREATE OR REPLACE FUNCTION learning.builtin_outcome_window(outcome_type text) RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE outcome_type
+    WHEN 'email_engagement'  THEN interval '24 hours'
+    WHEN 'meeting_outcome'   THEN interval '168 hours'
+    WHEN 'escalation_result' THEN interval '168 hours'
+    WHEN 'deal_progression'  THEN interval '720 hours'
+END;
+COMMENT ON FUNCTION learning.builtin_outcome_window(text) IS
+    'Window of a built-in outcome type (email_engagement 24 h, meeting_outcome 168 h, escalation_result 168 h, deal_progression 720 h); NULL for others';
+
+-- The job that applies each signal type.
+-- The small rules below have SQL-standard bodies: their operators are bound
+-- when they are created, never looked up on a caller's search_path, and
+-- they are still inlined into the jobs' statements.
+CREATE OR REPLACE FUNCTION learning.signal_job(signal_type text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN signal_type IN ('email_replied', 'email_bounced', 'email_unsubscribed') THEN 'immediate_signals'
+    WHEN signal_type IN ('meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show',
+                         'escalation_resolved', 'escalation_failed') THEN 'engagement_signals'
+    WHEN signal_type = 'deal_stage_changed' THEN 'deal_progression'
+END;
+COMMENT ON FUNCTION learning.signal_job(text) IS
+    'The job that applies a signal type (immediate_signals, engagement_signals or deal_progression); NULL for an unknown type';
+
+-- The outcome type a signal type resolves.
+CREATE OR REPLACE FUNCTION learning.signal_outcome_type(signal_type text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN signal_type IN ('email_replied', 'email_bounced', 'email_unsubscribed') THEN 'email_engagement'
+    WHEN signal_type IN ('meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show') THEN 'meeting_outcome'
+    WHEN signal_type IN ('escalation_resolved', 'escalation_failed') THEN 'escalation_result'
+    WHEN signal_type = 'deal_stage_changed' THEN 'deal_progression'
+END;
+COMMENT ON FUNCTION learning.signal_outcome_type(text) IS
+    'The outcome type a signal type resolves; NULL for an unknown type';
+
+-- Position of a deal stage on the way to closed_won (closed_lost and stalled are failures).
+CREATE OR REPLACE FUNCTION learning.deal_stage_rank(stage text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE stage
+    WHEN 'prospecting' THEN 0 WHEN 'discovery' THEN 1 WHEN 'qualification' THEN 2
+    WHEN 'evaluation' THEN 3 WHEN 'negotiation' THEN 4 WHEN 'closed_won' THEN 5
+END;
+COMMENT ON FUNCTION learning.deal_stage_rank(text) IS
+    'Rank of a deal stage: prospecting 0 < discovery < qualification < evaluation < negotiation < closed_won 5; NULL otherwise';
+
+-- What a signal makes of a pending outcome of its outcome type: (status, score),
+-- or no row when it does not resolve it (a deal stage that did not advance).
+CREATE OR REPLACE FUNCTION learning.signal_rule(signal_type text, detail jsonb, outcome_metadata jsonb,
+                                     OUT status text, OUT outcome_score float8)
+    RETURNS SETOF record LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT r.status, r.outcome_score FROM (
+        SELECT CASE
+                 WHEN signal_type IN ('email_replied', 'meeting_booked', 'meeting_held', 'escalation_resolved')
+                     THEN 'positive'
+                 WHEN signal_type IN ('email_bounced', 'email_unsubscribed', 'meeting_declined',
+                                      'meeting_no_show', 'escalation_failed')
+                     THEN 'negative'
+                 WHEN signal_type = 'deal_stage_changed' AND detail->>'stage' IN ('closed_lost', 'stalled')
+                     THEN 'negative'
+                 WHEN signal_type = 'deal_stage_changed'
+                      AND learning.deal_stage_rank(detail->>'stage')
+                          > learning.deal_stage_rank(coalesce(outcome_metadata->>'deal_stage_at_creation', 'prospecting'))
+                     THEN 'positive'
+               END AS status,
+               CASE
+                 WHEN signal_type = 'deal_stage_changed' AND detail->>'stage' IN ('closed_lost', 'stalled') THEN 0.0
+                 WHEN signal_type = 'deal_stage_changed'
+                     THEN least(0.2::numeric * (learning.deal_stage_rank(detail->>'stage')
+                          - learning.deal_stage_rank(coalesce(outcome_metadata->>'deal_stage_at_creation', 'prospecting')))::numeric,
+                          1.0::numeric)
+                 WHEN signal_type IN ('email_replied', 'meeting_booked', 'meeting_held', 'escalation_resolved') THEN 1.0
+                 ELSE 0.0
+               END::float8 AS outcome_score
+    ) r WHERE r.status IS NOT NULL;
+END;
+COMMENT ON FUNCTION learning.signal_rule(text, jsonb, jsonb) IS
+    'The status and score a signal gives a pending outcome of its type (SPEC signal table); no row when it leaves the outcome pending';
+
+-- The tenant's time zone (UTC unless set).
+CREATE OR REPLACE FUNCTION learning.tenant_time_zone(tenant_id text) RETURNS text
+    LANGUAGE sql STABLE
+RETURN coalesce((SELECT s.time_zone FROM learning.tenant_settings s WHERE s.tenant_id = $1), 'UTC');
+COMMENT ON FUNCTION learning.tenant_time_zone(text) IS 'The time zone of a tenant''s calendar days (UTC unless set)';
+
+-- The signal types a signal job applies.
+CREATE OR REPLACE FUNCTION learning.job_signal_types(job_name text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE job_name
+    WHEN 'immediate_signals' THEN ARRAY['email_replied', 'email_bounced', 'email_unsubscribed']
+    WHEN 'engagement_signals' THEN ARRAY['meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show',
+                                         'escalation_resolved', 'escalation_failed']
+    WHEN 'deal_progression' THEN ARRAY['deal_stage_changed']
+END;
+COMMENT ON FUNCTION learning.job_signal_types(text) IS 'The signal types a signal job applies';
+
+-- check_json_object raises 22023 unless value is a JSON object.
+CREATE OR REPLACE FUNCTION learning.check_json_object(field text, value jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL OR pg_catalog.jsonb_typeof(value) <> 'object' THEN
+        RAISE EXCEPTION '% must be a JSON object, got %', field, coalesce(pg_catalog.jsonb_typeof(value), 'null')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{}'' for no ' || field || '.';
+    END IF;
+    -- a bound, so that what the jobs add to it (deal stages) always fits
+    IF pg_catalog.pg_column_size(value) > 65536 THEN
+        RAISE EXCEPTION '% must be at most 65536 bytes, got %', field, pg_catalog.pg_column_size(value)
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+    RETURN value;
+END $$;
+COMMENT ON FUNCTION learning.check_json_object(text, jsonb) IS
+    'Returns value, or raises 22023 unless it is a JSON object, 22001 when over 65536 bytes';
+
+CREATE FUNCTION learning.is_time_zone_name(time_zone text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_is_time_zone_name';
+COMMENT ON FUNCTION learning.is_time_zone_name(text) IS
+    'True for UTC and for region names PostgreSQL knows (America/New_York): never a name that could be read as an abbreviation';
+
+CREATE OR REPLACE FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    canonical text;
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_required('time_zone', time_zone IS NULL);
+    -- names are matched without regard to case, as PostgreSQL does, and stored as pg_timezone_names spells them
+    SELECT z.name INTO canonical FROM pg_catalog.pg_timezone_names z
+     WHERE pg_catalog.lower(z.name) = pg_catalog.lower(set_tenant_time_zone.time_zone)
+     ORDER BY z.name = set_tenant_time_zone.time_zone DESC LIMIT 1;
+    IF canonical IS NULL THEN
+        RAISE EXCEPTION 'unknown time_zone "%"', time_zone
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Europe/Berlin.';
+    END IF;
+    IF NOT learning.is_time_zone_name(canonical) THEN
+        RAISE EXCEPTION 'time_zone "%" has no region', time_zone
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A name without a region can be read as a time zone abbreviation, whose meaning depends on the session.',
+                  HINT = 'Use UTC or a region name, such as America/New_York or Etc/GMT+5.';
+    END IF;
+    time_zone := canonical;
+    INSERT INTO learning.tenant_settings AS s (tenant_id, time_zone)
+    VALUES (set_tenant_time_zone.tenant_id, set_tenant_time_zone.time_zone)
+    ON CONFLICT ON CONSTRAINT tenant_settings_pkey
+    DO UPDATE SET time_zone = excluded.time_zone, updated_at = pg_catalog.now();
+    RETURN time_zone;
+END $$;
+COMMENT ON FUNCTION learning.set_tenant_time_zone(text, text) IS
+    'Sets the time zone of a tenant''s calendar days (a name from pg_timezone_names); 22023 for an unknown zone';
+
+
+-- Rows of 0.1.0 that break the new checks are kept: the checks are then left
+-- NOT VALID (new rows are checked) and a warning names the table.
+ALTER TABLE learning.tenant_settings
+    ADD CONSTRAINT tenant_settings_time_zone_check CHECK (learning.is_time_zone_name(time_zone)) NOT VALID;
+ALTER TABLE learning.outcome_records
+    ADD CONSTRAINT outcome_records_created_at_range CHECK (learning.check_finite_time('created_at', created_at) IS NOT NULL) NOT VALID,
+    ADD CONSTRAINT outcome_records_metadata_size CHECK (learning.check_json_object('metadata', metadata) IS NOT NULL) NOT VALID;
+ALTER TABLE learning.signals
+    ADD CONSTRAINT signals_occurred_at_range CHECK (learning.check_finite_time('occurred_at', occurred_at) IS NOT NULL) NOT VALID,
+    ADD CONSTRAINT signals_detail_size CHECK (learning.check_json_object('detail', detail) IS NOT NULL) NOT VALID;
+ALTER TABLE learning.feedback_entries
+    ADD CONSTRAINT feedback_entries_created_at_range CHECK (learning.check_finite_time('created_at', created_at) IS NOT NULL) NOT VALID,
+    ADD CONSTRAINT feedback_entries_metadata_size CHECK (learning.check_json_object('metadata', metadata) IS NOT NULL) NOT VALID;
+DO $validate$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT con.conrelid::pg_catalog.regclass AS rel, con.conname
+               FROM pg_catalog.pg_constraint con
+              WHERE con.connamespace = 'learning'::pg_catalog.regnamespace AND NOT con.convalidated
+              ORDER BY 1, 2 LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.rel, c.conname);
+        EXCEPTION WHEN check_violation OR datetime_field_overflow OR string_data_right_truncation
+                       OR invalid_parameter_value THEN
+            RAISE WARNING 'rows of % break the new check %: it stays NOT VALID (new rows are checked)', c.rel, c.conname
+                USING HINT = pg_catalog.format('Fix the rows, then ALTER TABLE %s VALIDATE CONSTRAINT %I.', c.rel, c.conname);
+        END;
+    END LOOP;
+END $validate$;
+
+-- The API functions read neither the job status (job history) nor the
+-- webhook status: views that read with their owner's rights.
+REVOKE SELECT ON learning.job_status FROM learning_definer;
+
 -- ======================================================================
 -- Coaching and calibration: false-discovery control and exact tests.
 -- ======================================================================
@@ -487,7 +687,7 @@ DECLARE
         'check_tenant_id', 'check_action_type', 'check_confidence', 'check_text', 'check_required',
         'check_finite_time', 'check_json_object', 'check_range', 'check_window', 'check_days',
         'builtin_outcome_window', 'outcome_window', 'tenant_time_zone', 'signal_job',
-        'signal_outcome_type', 'deal_stage_rank', 'signal_rule', 'random_key'];
+        'signal_outcome_type', 'deal_stage_rank', 'signal_rule', 'random_key', 'is_time_zone_name'];
     http_api_calls constant text[] := ARRAY[
         'api_claims', 'api_tenant', 'api_context', 'api_http_error',
         'record_outcome', 'resolve_outcome', 'ingest_signal', 'submit_feedback', 'calibration_curve',

@@ -11,7 +11,8 @@
  *	- the commit-time writers (counters, outbox) write as the bootstrap
  *	  superuser whoever the session is: learning_privileged_begin() /
  *	  learning_privileged_end();
- *	- a background worker connects: learning_worker_pin_search_path().
+ *	- a background worker connects: learning_worker_pin_search_path(), which
+ *	  also pins the other settings a database owner could plant.
  *
  * In all three, search_path is pinned to "pg_catalog, pg_temp" while our
  * statements run, and every statement names the extension's objects
@@ -177,15 +178,38 @@ learning_privileged_end(LearningPrivileged *p)
 }
 
 /*
- * learning_worker_pin_search_path pins search_path for the whole life of a
- * background worker, right after it connects to its database.  The source
- * PGC_S_OVERRIDE outranks every database and role setting (ALTER DATABASE
- * ... SET search_path, which a non-superuser database owner may run), and
- * the workers run as the bootstrap superuser.  Functions with their own SET
- * clause still apply it (PGC_S_SESSION outranks the override).
+ * Settings a worker pins for its whole life, right after it connects to its
+ * database.  A non-superuser database owner may ALTER DATABASE ... SET any
+ * of them, and every session of the database, the workers' included, starts
+ * with them: a planted search_path would make the workers (the bootstrap
+ * superuser) run the owner's operators; role would make them run as the
+ * owner; the others would make every job fail or count days differently.
+ */
+static const char *const worker_settings[][2] = {
+	{"search_path", PINNED_SEARCH_PATH},
+	{"role", "none"},
+	{"default_transaction_read_only", "off"},
+	{"default_transaction_isolation", "read committed"},
+	{"statement_timeout", "0"},
+	{"lock_timeout", "0"},
+	{"idle_in_transaction_session_timeout", "0"},
+	{"timezone_abbreviations", "Default"},
+	{"TimeZone", "UTC"},
+	{"DateStyle", "ISO, YMD"},
+	{"IntervalStyle", "postgres"},
+	{"row_security", "on"},
+};
+
+/*
+ * learning_worker_pin_search_path pins the settings above.  The source
+ * PGC_S_OVERRIDE outranks every database and role setting, and functions with
+ * their own SET clause still apply it (PGC_S_SESSION outranks the override).
  */
 void
 learning_worker_pin_search_path(void)
 {
-	SetConfigOption("search_path", PINNED_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
+	int			i;
+
+	for (i = 0; i < lengthof(worker_settings); i++)
+		SetConfigOption(worker_settings[i][0], worker_settings[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }

@@ -34,8 +34,11 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "pgtime.h"
 
 #include "learning.h"
+
+PG_FUNCTION_INFO_V1(learning_is_time_zone_name);
 
 /* Time zones of the tenants this transaction wrote; reset at transaction end. */
 typedef struct TenantZone
@@ -138,4 +141,23 @@ learning_local_day(const char *time_zone, TimestampTz ts)
 											TimestampTzGetDatum(ts));
 
 	return DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
+}
+
+/*
+ * learning_is_time_zone_name: is_time_zone_name(text) for the table check of
+ * learning.tenant_settings.  A tenant's zone is "UTC" or a region name
+ * (containing "/") that PostgreSQL knows.  Names without a region, such as
+ * "EST" or "CET", are refused: AT TIME ZONE and timezone() read them as
+ * abbreviations first, whose meaning depends on each session's
+ * timezone_abbreviations, so two sessions could put one outcome on two
+ * different days.  No abbreviation contains "/".
+ */
+Datum
+learning_is_time_zone_name(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (strcmp(name, "UTC") == 0)
+		PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(strchr(name, '/') != NULL && pg_tzset(name) != NULL);
 }

@@ -57,6 +57,7 @@ INSERT INTO expected_grants VALUES
     ('learning.flush_pending_deltas()', 'app'),
     ('learning.improvement_areas(text,integer)', 'app'),
     ('learning.ingest_signal(text,text,text,timestamp with time zone,jsonb,text)', 'app definer'),
+    ('learning.is_time_zone_name(text)', 'app definer'),
     ('learning.job_schedule()', 'app'),
     ('learning.job_signal_types(text)', ''),
     ('learning.manager_dashboard(text,integer)', 'app definer'),
@@ -137,3 +138,14 @@ SELECT p.oid::regprocedure AS trigger_function_with_grants
  WHERE p.pronamespace = 'learning'::regnamespace AND p.prorettype = 'trigger'::regtype
    AND EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                 WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner);
+
+-- Every SQL and PL/pgSQL routine either pins search_path or has a SQL-standard
+-- body (bound when created): none resolves an operator or a function on a
+-- caller's path.
+SELECT p.oid::regprocedure AS routine_on_callers_search_path
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+ WHERE p.pronamespace IN ('learning'::regnamespace, 'learning_api'::regnamespace)
+   AND l.lanname IN ('sql', 'plpgsql')
+   AND p.prosqlbody IS NULL
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c = 'search_path=pg_catalog, pg_temp')
+ ORDER BY 1;

@@ -161,6 +161,12 @@ SELECT (learning.resolve_outcome('delta', learning.record_outcome('delta', 'plan
                                  'positive')).status AS write_path;
 SELECT learning.run_job(j) IS NOT NULL AS job FROM unnest(ARRAY['immediate_signals', 'expire_overdue', 'calibration_check']) j;
 SELECT learning.flush_pending_deltas();
+-- the small SQL rules, called directly (their bodies are bound when created)
+SELECT learning.tenant_time_zone('beta') AS zone, learning.deal_stage_rank('discovery') AS rank,
+       learning.signal_job('email_replied') AS job, learning.signal_outcome_type('meeting_held') AS outcome_type,
+       learning.builtin_outcome_window('email_engagement') AS window_,
+       learning.job_signal_types('deal_progression') AS types,
+       (SELECT status FROM learning.signal_rule('email_replied', '{}', '{}')) AS rule;
 RESET search_path;
 SELECT count(*) AS planted_calls FROM evil.calls;
 SELECT rolsuper AS intruder_is_superuser FROM pg_roles WHERE rolname = 'intruder';
@@ -194,6 +200,33 @@ SELECT what, err(sql) FROM (VALUES
     ('trend Infinity', $$SELECT learning.trend_direction('{1,Infinity,3}')$$),
     ('brier 1e200', $$SELECT learning.brier_score(p, o) FROM (VALUES (1e200::float8, 1::float8)) v(p, o)$$),
     ('brier outcome 2', $$SELECT learning.brier_score(p, o) FROM (VALUES (0.5::float8, 2::float8)) v(p, o)$$)) v(what, sql);
+-- The same rules hold for rows written without the functions (learning_app
+-- may write these tables), so no job ever meets them.
+SET ROLE app_user;
+SET timezone_abbreviations = 'Australia';
+SELECT what, err(sql) FROM (VALUES
+    ('zone abbreviation', $$INSERT INTO learning.tenant_settings (tenant_id, time_zone) VALUES ('evil', 'SAT')$$),
+    ('zone without region', $$INSERT INTO learning.tenant_settings (tenant_id, time_zone) VALUES ('evil', 'EST')$$),
+    ('zone unknown', $$INSERT INTO learning.tenant_settings (tenant_id, time_zone) VALUES ('evil', 'Mars/Olympus')$$),
+    ('created_at year 1 BC', $$INSERT INTO learning.outcome_records (tenant_id, conversation_state_id, action_type,
+        predicted_confidence, outcome_type, window_expires_at, created_at)
+        VALUES ('evil', 'c', 'send_email', 0.5, 'email_engagement', '0001-01-02 02:00+00', '0001-01-01 02:00+00')$$),
+    ('metadata 300 kB', $$INSERT INTO learning.outcome_records (tenant_id, conversation_state_id, action_type,
+        predicted_confidence, outcome_type, window_expires_at, metadata)
+        VALUES ('evil', 'c', 'send_email', 0.5, 'email_engagement', now(),
+                jsonb_build_object('pad', (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 10000) g)))$$),
+    ('occurred_at 5 BC', $$INSERT INTO learning.signals (tenant_id, conversation_state_id, signal_type, occurred_at)
+        VALUES ('evil', 'c', 'email_replied', '0005-01-01 BC')$$),
+    ('feedback created_at 10000', $$INSERT INTO learning.feedback_entries (tenant_id, conversation_state_id, target_type,
+        target_id, source, rating, reviewer_id, reviewer_role, created_at)
+        VALUES ('evil', 'c', 'message', 'm', 'inline', 1, 'r', 'rep', '10000-01-01')$$)) v(what, sql);
+SELECT err($$SELECT learning.record_outcome('evil', 'c', 'send_email', 0.5, 'email_engagement',
+              metadata => jsonb_build_object('pad', (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 10000) g)))$$)
+       AS metadata_300kb;
+SELECT err($$SELECT learning.set_tenant_time_zone('evil', 'EST')$$) AS est_by_function;
+RESET timezone_abbreviations;
+RESET ROLE;
+
 -- the edges that stay accepted, and commit
 SELECT learning.set_outcome_window('acme', 'w', '1 mon 2 days 3 hours') AS window_ok;
 SELECT learning.set_tenant_time_zone('edge', 'Etc/GMT+12');

@@ -78,7 +78,35 @@ BEGIN
         RAISE EXCEPTION '% must be a JSON object, got %', field, coalesce(pg_catalog.jsonb_typeof(value), 'null')
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{}'' for no ' || field || '.';
     END IF;
+    -- a bound, so that what the jobs add to it (deal stages) always fits
+    IF pg_catalog.pg_column_size(value) > 65536 THEN
+        RAISE EXCEPTION '% must be at most 65536 bytes, got %', field, pg_catalog.pg_column_size(value)
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
     RETURN value;
 END $$;
 COMMENT ON FUNCTION learning.check_json_object(text, jsonb) IS
-    'Returns value, or raises 22023 unless it is a JSON object';
+    'Returns value, or raises 22023 unless it is a JSON object, 22001 when over 65536 bytes';
+
+CREATE FUNCTION learning.is_time_zone_name(time_zone text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_is_time_zone_name';
+COMMENT ON FUNCTION learning.is_time_zone_name(text) IS
+    'True for UTC and for region names PostgreSQL knows (America/New_York): never a name that could be read as an abbreviation';
+
+------------------------------------------------------------------------------
+-- The same rules on the tables: a row written without the functions (by a
+-- member of learning_app, who may write these tables) still meets them, so
+-- the jobs and the counters never meet a value the functions would refuse.
+------------------------------------------------------------------------------
+
+ALTER TABLE learning.tenant_settings
+    ADD CONSTRAINT tenant_settings_time_zone_check CHECK (learning.is_time_zone_name(time_zone));
+ALTER TABLE learning.outcome_records
+    ADD CONSTRAINT outcome_records_created_at_range CHECK (learning.check_finite_time('created_at', created_at) IS NOT NULL),
+    ADD CONSTRAINT outcome_records_metadata_size CHECK (learning.check_json_object('metadata', metadata) IS NOT NULL);
+ALTER TABLE learning.signals
+    ADD CONSTRAINT signals_occurred_at_range CHECK (learning.check_finite_time('occurred_at', occurred_at) IS NOT NULL),
+    ADD CONSTRAINT signals_detail_size CHECK (learning.check_json_object('detail', detail) IS NOT NULL);
+ALTER TABLE learning.feedback_entries
+    ADD CONSTRAINT feedback_entries_created_at_range CHECK (learning.check_finite_time('created_at', created_at) IS NOT NULL),
+    ADD CONSTRAINT feedback_entries_metadata_size CHECK (learning.check_json_object('metadata', metadata) IS NOT NULL);

@@ -3,15 +3,16 @@
 ------------------------------------------------------------------------------
 
 -- The built-in outcome types and their windows (SPEC section 2).
+-- A SQL-standard body: its operators are bound when it is created, never
+-- looked up on a caller's search_path, and it is still inlined.
 CREATE FUNCTION learning.builtin_outcome_window(outcome_type text) RETURNS interval
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE outcome_type
-        WHEN 'email_engagement'  THEN interval '24 hours'
-        WHEN 'meeting_outcome'   THEN interval '168 hours'
-        WHEN 'escalation_result' THEN interval '168 hours'
-        WHEN 'deal_progression'  THEN interval '720 hours'
-    END
-$$;
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE outcome_type
+    WHEN 'email_engagement'  THEN interval '24 hours'
+    WHEN 'meeting_outcome'   THEN interval '168 hours'
+    WHEN 'escalation_result' THEN interval '168 hours'
+    WHEN 'deal_progression'  THEN interval '720 hours'
+END;
 COMMENT ON FUNCTION learning.builtin_outcome_window(text) IS
     'Window of a built-in outcome type (email_engagement 24 h, meeting_outcome 168 h, escalation_result 168 h, deal_progression 720 h); NULL for others';
 

@@ -126,9 +126,8 @@ COMMENT ON FUNCTION learning.check_days(integer) IS 'Returns days, or raises 220
 
 -- The tenant's time zone (UTC unless set).
 CREATE FUNCTION learning.tenant_time_zone(tenant_id text) RETURNS text
-    LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT s.time_zone FROM learning.tenant_settings s WHERE s.tenant_id = $1), 'UTC')
-$$;
+    LANGUAGE sql STABLE
+RETURN coalesce((SELECT s.time_zone FROM learning.tenant_settings s WHERE s.tenant_id = $1), 'UTC');
 COMMENT ON FUNCTION learning.tenant_time_zone(text) IS 'The time zone of a tenant''s calendar days (UTC unless set)';
 
 CREATE FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text) RETURNS text
@@ -146,6 +145,12 @@ BEGIN
     IF canonical IS NULL THEN
         RAISE EXCEPTION 'unknown time_zone "%"', time_zone
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Europe/Berlin.';
+    END IF;
+    IF NOT learning.is_time_zone_name(canonical) THEN
+        RAISE EXCEPTION 'time_zone "%" has no region', time_zone
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A name without a region can be read as a time zone abbreviation, whose meaning depends on the session.',
+                  HINT = 'Use UTC or a region name, such as America/New_York or Etc/GMT+5.';
     END IF;
     time_zone := canonical;
     INSERT INTO learning.tenant_settings AS s (tenant_id, time_zone)

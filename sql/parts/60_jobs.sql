@@ -9,14 +9,13 @@
 
 -- The signal types a signal job applies.
 CREATE FUNCTION learning.job_signal_types(job_name text) RETURNS text[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE job_name
-        WHEN 'immediate_signals' THEN ARRAY['email_replied', 'email_bounced', 'email_unsubscribed']
-        WHEN 'engagement_signals' THEN ARRAY['meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show',
-                                             'escalation_resolved', 'escalation_failed']
-        WHEN 'deal_progression' THEN ARRAY['deal_stage_changed']
-    END
-$$;
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE job_name
+    WHEN 'immediate_signals' THEN ARRAY['email_replied', 'email_bounced', 'email_unsubscribed']
+    WHEN 'engagement_signals' THEN ARRAY['meeting_booked', 'meeting_held', 'meeting_declined', 'meeting_no_show',
+                                         'escalation_resolved', 'escalation_failed']
+    WHEN 'deal_progression' THEN ARRAY['deal_stage_changed']
+END;
 COMMENT ON FUNCTION learning.job_signal_types(text) IS 'The signal types a signal job applies';
 
 -- apply_signals: every unapplied signal of the job's types resolves the pending

@@ -39,8 +39,9 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE
 REVOKE SELECT ON learning.webhooks FROM learning_app;
 GRANT SELECT (tenant_id, id, url, event_types, enabled, created_at) ON learning.webhooks TO learning_app;
 REVOKE USAGE ON SEQUENCE learning.webhooks_id_seq, learning.webhook_deliveries_id_seq FROM learning_app;
--- Nor do the API functions read the webhook status (URLs of every tenant).
-REVOKE SELECT ON learning.webhook_status FROM learning_definer;
+-- Nor do the API functions read the webhook status (URLs of every tenant)
+-- or the job status (job history), views that read with their owner's rights.
+REVOKE SELECT ON learning.webhook_status, learning.job_status FROM learning_definer;
 
 -- pg_dump keeps the webhook subscriptions and the SSE channel keys, and the
 -- identity sequences of the dumped tables and of the outbox, so that ids go
