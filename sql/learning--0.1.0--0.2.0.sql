@@ -311,7 +311,7 @@ BEGIN
                              learning.svg_num(greatest(bw - 2, 1)), learning.svg_num(h * d.actions / max_a),
                              learning.xml_escape(d.day), d.actions, coalesce(d.rate::text, ''),
                              learning.xml_escape(d.day), d.actions, d.positive);
-        IF d.rate IS NOT NULL THEN
+        IF d.rate IS NOT NULL AND d.actions > 0 THEN   -- a day without actions has no rate
             pts := pts || format('%s,%s', learning.svg_num(l + bw * (d.k + 0.5)), learning.svg_num(t + h - h * d.rate));
         END IF;
         IF d.k % 7 = 0 THEN
@@ -442,14 +442,17 @@ BEGIN
   if (m) path = decodeURIComponent(m[1]).replace(/\/+$/, '') + path.slice(path.indexOf('/sub/'));
   var status = document.getElementById('live-status'), list = document.getElementById('live-events');
   var seen = new Set(), counts = {}, received = 0;
-  function show() {
+  function show(note) {
     var parts = Object.keys(counts).sort().map(function (k) { return k + ' ' + counts[k]; });
     status.textContent = 'Live: ' + received + ' new events since the page was made' + (parts.length ? ' (' + parts.join(', ') + ')' : '') +
-                         '; reload for updated figures.';
+                         '; reload for updated figures.' + (note ? ' ' + note : '');
   }
   var es = new EventSource(path);
   es.onopen = function () { show(); };
-  es.onerror = function () { status.textContent = 'Live feed unreachable, retrying…'; };
+  es.onerror = function () {
+    // EventSource reconnects by itself unless the server refused the stream (then readyState is CLOSED)
+    show(es.readyState === EventSource.CLOSED ? 'The live feed refused the connection.' : 'Feed interrupted, reconnecting…');
+  };
   es.onmessage = function (ev) {
     var e;
     try { e = JSON.parse(ev.data); } catch (err) { return; }
