@@ -520,6 +520,45 @@ GRANT EXECUTE ON FUNCTION learning_api.dashboard_page(integer) TO learning_manag
 ALTER FUNCTION learning_api.reliability_diagram(text, integer, integer) OWNER TO learning_definer;
 ALTER FUNCTION learning_api.dashboard_page(integer) OWNER TO learning_definer;
 
+-- learning.webhook_status: the SSE publisher (webhook_id 0) as a row, and how
+-- the latest attempt ended.  Columns are only appended, so the view is
+-- replaced in place and keeps its privileges (same definition as in
+-- sql/parts/90_webhooks.sql).
+CREATE OR REPLACE VIEW learning.webhook_status AS
+WITH endpoints AS (
+    SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled, 'webhook'::text AS kind
+      FROM learning.webhooks w
+    UNION ALL
+    -- the nchan publisher of the SSE feed: every tenant with a channel (api/SSE.md)
+    SELECT '*', 0, nullif(pg_catalog.current_setting('learning.sse_publish_url', true), ''), NULL,
+           coalesce(pg_catalog.current_setting('learning.sse_publish_url', true), '') <> '', 'sse'
+     WHERE coalesce(pg_catalog.current_setting('learning.sse_publish_url', true), '') <> ''
+        OR EXISTS (SELECT 1 FROM learning.relay_queue q WHERE q.webhook_id = 0)
+        OR EXISTS (SELECT 1 FROM learning.webhook_deliveries l WHERE l.webhook_id = 0))
+SELECT e.tenant_id, e.webhook_id, e.url, e.event_types, e.enabled,
+       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = e.webhook_id AND q.state <> 'dead') AS pending,
+       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = e.webhook_id AND q.state = 'dead') AS dead,
+       d.delivered_24h, d.failed_24h, d.last_attempt_at, d.last_error,
+       e.kind, l.status AS last_status, l.http_code AS last_http_code, d.last_error_at
+  FROM endpoints e
+  LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE l.status = 'delivered') AS delivered_24h,
+               count(*) FILTER (WHERE l.status <> 'delivered') AS failed_24h,
+               max(l.attempted_at) AS last_attempt_at,
+               (array_agg(l.error ORDER BY l.attempted_at DESC) FILTER (WHERE l.error IS NOT NULL))[1] AS last_error,
+               max(l.attempted_at) FILTER (WHERE l.error IS NOT NULL) AS last_error_at
+          FROM learning.webhook_deliveries l
+         WHERE l.webhook_id = e.webhook_id AND l.attempted_at > pg_catalog.now() - interval '1 day') d ON true
+  -- the latest attempt, whenever it was
+  LEFT JOIN LATERAL (
+        SELECT l.status, l.http_code
+          FROM learning.webhook_deliveries l
+         WHERE l.webhook_id = e.webhook_id
+         ORDER BY l.attempted_at DESC, l.id DESC LIMIT 1) l ON true;
+COMMENT ON VIEW learning.webhook_status IS
+    'Per webhook and for the SSE publisher (webhook_id 0, kind sse): unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, the latest error of that day and when (last_error, last_error_at), and how the latest attempt ended (last_status, last_http_code)';
+
+
 
 -- ======================================================================
 -- Workers: a bounded pool serving every database; a fair relay.
