@@ -522,8 +522,7 @@ ALTER FUNCTION learning_api.dashboard_page(integer) OWNER TO learning_definer;
 
 -- learning.webhook_status: the SSE publisher (webhook_id 0) as a row, and how
 -- the latest attempt ended.  Columns are only appended, so the view is
--- replaced in place and keeps its privileges (same definition as in
--- sql/parts/90_webhooks.sql).
+-- replaced in place and keeps its privileges (as in sql/parts/90_webhooks.sql).
 CREATE OR REPLACE VIEW learning.webhook_status AS
 WITH endpoints AS (
     SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled, 'webhook'::text AS kind
@@ -557,6 +556,132 @@ SELECT e.tenant_id, e.webhook_id, e.url, e.event_types, e.enabled,
          ORDER BY l.attempted_at DESC, l.id DESC LIMIT 1) l ON true;
 COMMENT ON VIEW learning.webhook_status IS
     'Per webhook and for the SSE publisher (webhook_id 0, kind sse): unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, the latest error of that day and when (last_error, last_error_at), and how the latest attempt ended (last_status, last_http_code)';
+
+-- Progress of long work (sql/parts/96_progress.sql), and rebuild_rollups
+-- reporting its steps (sql/parts/70_analytics.sql); same signature, replaced.
+
+
+CREATE FUNCTION learning.report_progress(task text, step integer, steps integer, what text, n bigint,
+                                         started timestamptz, last_notice timestamptz)
+    RETURNS timestamptz LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    now_ts timestamptz := pg_catalog.clock_timestamp();
+    msg text := pg_catalog.format('%s: step %s/%s, %s%s, %s s so far', task, step, steps, what,
+                                  CASE WHEN n IS NOT NULL THEN pg_catalog.format(': %s rows', n) ELSE '' END,
+                                  round(extract(epoch FROM now_ts - started)::numeric, 1));
+BEGIN
+    IF now_ts - last_notice >= interval '1 second' THEN
+        RAISE NOTICE '%', msg;
+        RETURN now_ts;
+    END IF;
+    RAISE DEBUG '%', msg;
+    RETURN last_notice;
+END $$;
+COMMENT ON FUNCTION learning.report_progress(text, integer, integer, text, bigint, timestamptz, timestamptz) IS
+    'Reports a finished step of long work: a NOTICE when a second has passed since last_notice (returns the new time), else DEBUG1';
+REVOKE ALL ON FUNCTION learning.report_progress(text, integer, integer, text, bigint, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning.report_progress(text, integer, integer, text, bigint, timestamptz, timestamptz)
+    TO learning_app;
+
+CREATE OR REPLACE FUNCTION learning.rebuild_rollups(tenant_id text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tz text;
+    step_rows bigint;
+    started timestamptz := pg_catalog.clock_timestamp();
+    noticed timestamptz := started;    -- progress: a NOTICE at most once a second (learning.report_progress)
+    task constant text := pg_catalog.format('rebuild_rollups(%L)', tenant_id);
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    LOCK TABLE learning.outcome_records, learning.feedback_entries IN SHARE MODE;
+    -- this transaction's own counters first, or the commit would add them again
+    PERFORM learning.flush_pending_deltas();
+    tz := learning.tenant_time_zone(tenant_id);
+    DELETE FROM learning.outcome_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    DELETE FROM learning.daily_totals r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    DELETE FROM learning.conversation_days r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    DELETE FROM learning.conversation_last r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    DELETE FROM learning.conversation_coverage r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    DELETE FROM learning.feedback_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    noticed := learning.report_progress(task, 1, 7, 'old rollups removed', NULL, started, noticed);
+
+    INSERT INTO learning.outcome_rollups
+    SELECT o.tenant_id, (o.created_at AT TIME ZONE tz)::date, coalesce(o.rep_id, ''), o.action_type, o.outcome_type,
+           CASE WHEN o.outcome_type = 'escalation_result' THEN coalesce(o.metadata->>'escalation_trigger', 'unknown') ELSE '' END,
+           0, count(*), count(*) FILTER (WHERE o.status = 'pending'), count(*) FILTER (WHERE o.status = 'positive'),
+           count(*) FILTER (WHERE o.status = 'negative'), count(*) FILTER (WHERE o.status = 'ambiguous'),
+           count(*) FILTER (WHERE o.status = 'expired'),
+           coalesce(sum(o.outcome_score) FILTER (WHERE o.status = 'positive'), 0),
+           coalesce(sum(o.cost), 0), count(o.cost),
+           count(*) FILTER (WHERE o.status = 'positive' AND o.outcome_type = 'deal_progression'
+                              AND o.metadata->>'deal_stage_at_resolution' = 'closed_won')
+      FROM learning.outcome_records o WHERE o.tenant_id = rebuild_rollups.tenant_id
+     GROUP BY 1, 2, 3, 4, 5, 6;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 2, 7, 'outcome rollups', step_rows, started, noticed);
+
+    INSERT INTO learning.conversation_days
+    SELECT rebuild_rollups.tenant_id, c, d, sum(no), sum(nf)
+      FROM (SELECT o.conversation_state_id c, (o.created_at AT TIME ZONE tz)::date d, 1 no, 0 nf
+              FROM learning.outcome_records o WHERE o.tenant_id = rebuild_rollups.tenant_id
+            UNION ALL
+            SELECT f.conversation_state_id, (f.created_at AT TIME ZONE tz)::date, 0, 1
+              FROM learning.feedback_entries f WHERE f.tenant_id = rebuild_rollups.tenant_id) x
+     GROUP BY c, d;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 3, 7, 'conversation days', step_rows, started, noticed);
+
+    INSERT INTO learning.conversation_last
+    SELECT c.tenant_id, c.conversation_state_id, max(c.day) FILTER (WHERE c.outcomes > 0),
+           max(c.day) FILTER (WHERE c.feedbacks > 0)
+      FROM learning.conversation_days c WHERE c.tenant_id = rebuild_rollups.tenant_id
+     GROUP BY 1, 2;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 4, 7, 'conversations'' last days', step_rows, started, noticed);
+    INSERT INTO learning.conversation_coverage
+    SELECT rebuild_rollups.tenant_id, d, 0, sum(n), sum(nf)
+      FROM (SELECT l.last_outcome_day d, 1 n, 0 nf FROM learning.conversation_last l
+             WHERE l.tenant_id = rebuild_rollups.tenant_id AND l.last_outcome_day IS NOT NULL
+            UNION ALL
+            SELECT least(l.last_outcome_day, l.last_feedback_day), 0, 1 FROM learning.conversation_last l
+             WHERE l.tenant_id = rebuild_rollups.tenant_id AND l.last_outcome_day IS NOT NULL
+               AND l.last_feedback_day IS NOT NULL) x
+     GROUP BY d;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 5, 7, 'coverage', step_rows, started, noticed);
+
+    INSERT INTO learning.feedback_rollups
+    SELECT f.tenant_id, (f.created_at AT TIME ZONE tz)::date, f.reviewer_id, f.reviewer_role, f.target_type,
+           f.source, f.rating, 0, count(*)
+      FROM learning.feedback_entries f WHERE f.tenant_id = rebuild_rollups.tenant_id
+     GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 6, 7, 'feedback rollups', step_rows, started, noticed);
+
+    INSERT INTO learning.daily_totals
+    SELECT rebuild_rollups.tenant_id, d, 0, sum(actions), sum(pending), sum(positive), sum(negative), sum(ambiguous),
+           sum(expired), sum(escalations), sum(fc), sum(frs), sum(fns), sum(conv), sum(convf)
+      FROM (SELECT r.day d, r.actions, r.pending, r.positive, r.negative, r.ambiguous, r.expired,
+                   CASE WHEN r.outcome_type = 'escalation_result' THEN r.actions ELSE 0 END escalations,
+                   0 fc, 0 frs, 0 fns, 0 conv, 0 convf
+              FROM learning.outcome_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id
+            UNION ALL
+            SELECT r.day, 0, 0, 0, 0, 0, 0, 0, r.n, r.n * r.rating,
+                   r.n * CASE r.source WHEN 'inline' THEN (r.rating + 1) / 2.0 ELSE (r.rating - 1) / 4.0 END, 0, 0
+              FROM learning.feedback_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id
+            UNION ALL
+            SELECT c.day, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (c.outcomes > 0)::int, (c.outcomes > 0 AND c.feedbacks > 0)::int
+              FROM learning.conversation_days c WHERE c.tenant_id = rebuild_rollups.tenant_id) x
+     GROUP BY d;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 7, 7, 'daily totals', step_rows, started, noticed);
+    IF noticed > started THEN   -- a run long enough to have reported says when it is done
+        RAISE NOTICE '%: done in % s', task, round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
+    END IF;
+END $$;
+COMMENT ON FUNCTION learning.rebuild_rollups(text) IS
+    'Recomputes a tenant''s dashboard rollups from its outcome and feedback rows in its current time zone (run on a time zone change); blocks writers meanwhile; reports its seven steps (NOTICE at most once a second, else DEBUG1)';
 
 
 

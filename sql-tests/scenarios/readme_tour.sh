@@ -28,3 +28,8 @@ long=$(awk 'length > 300' "$TEST_ROOT/tour.out" | wc -l)
 tap_is "$long" 0 "no output line of the tour is longer than 300 characters"
 lines=$(wc -l <"$TEST_ROOT/tour.out")
 tap_ok "$([ "$lines" -lt 150 ]; echo $?)" "the tour prints under 150 lines ($lines)"
+
+# progress of long work: rebuild_rollups (run by set_tenant_time_zone) reports its seven steps
+steps=$("$PGBIN/psql" -h "$TEST_ROOT" -p $PORT -U postgres -d demo -X -c 'SET client_min_messages = debug1' \
+            -c "SELECT learning.set_tenant_time_zone('acme', 'Asia/Tokyo')" 2>&1 | grep -c "rebuild_rollups('acme'): step [1-7]/7")
+tap_is "$steps" 7 "rebuild_rollups reports its seven steps (DEBUG1 when quick, NOTICE at most once a second when slow)"
