@@ -67,16 +67,18 @@ make -s -C "$SRC" PG_CONFIG="$PG_CONFIG" install >/dev/null
 if [ -f "$DEMO/data/postmaster.pid" ]; then
     su postgres -c "'$PGBIN/pg_ctl' -D '$DEMO/data' -m fast stop" >/dev/null || true
 fi
-if [ -f "$DEMO/nginx/nginx.pid" ]; then
+if [ -f "$DEMO/nginx/nginx.pid" ]; then   # the previous run's nginx
     kill "$(cat "$DEMO/nginx/nginx.pid")" 2>/dev/null || true
+    sleep 0.5
 fi
 rm -rf "$DEMO"; mkdir -p "$DEMO/pictures"; chown -R postgres "$DEMO"
 cp "$SRC/scripts/sample_data.sql" "$DEMO/"
 
+NGINX=$(command -v nginx || true)   # absolute: the postgres user's PATH may lack /usr/sbin
 if [ "$LIVE" = auto ]; then
-    if command -v nginx >/dev/null && [ -f "$NCHAN_MODULE" ]; then LIVE=on; else LIVE=off; fi
+    if [ -n "$NGINX" ] && [ -f "$NCHAN_MODULE" ]; then LIVE=on; else LIVE=off; fi
 fi
-if [ "$LIVE" = on ] && ! { command -v nginx >/dev/null && [ -f "$NCHAN_MODULE" ]; }; then
+if [ "$LIVE" = on ] && ! { [ -n "$NGINX" ] && [ -f "$NCHAN_MODULE" ]; }; then
     echo "demo: LIVE=on needs nginx and nchan: apt-get install nginx libnginx-mod-nchan" >&2
     exit 1
 fi
@@ -116,7 +118,7 @@ if [ "$LIVE" = on ]; then
         -e "s|listen 127\.0\.0\.1:8080;|listen 127.0.0.1:$LIVE_PORT;\n        location /pictures/ { alias $DEMO/pictures/; }|" \
         "$SRC/api/nginx-nchan.conf" >"$DEMO/nginx/nginx.conf"
     chown -R postgres "$DEMO/nginx"
-    su postgres -c "nginx -p '$DEMO/nginx' -c '$DEMO/nginx/nginx.conf' -e '$DEMO/nginx/logs/startup.log'" \
+    su postgres -c "'$NGINX' -p '$DEMO/nginx' -c '$DEMO/nginx/nginx.conf' -e '$DEMO/nginx/logs/startup.log'" \
         || { cat "$DEMO/nginx/logs/startup.log" >&2; exit 1; }
     # the tenants' channels: the relay publishes their events from now on
     su postgres -c "$PSQL -d demo -qXAt -c \"SELECT learning.sse_channel('acme'), learning.sse_channel('globex')\"" >/dev/null
@@ -147,7 +149,7 @@ else
     say "live:     off (install nginx and libnginx-mod-nchan, or set LIVE=on, for the SSE feed)"
 fi
 say "stop:     su postgres -c \"$PGBIN/pg_ctl -D $DEMO/data stop\""
-[ "$LIVE" = on ] && say "          su postgres -c \"nginx -p $DEMO/nginx -c $DEMO/nginx/nginx.conf -s stop\""
+[ "$LIVE" = on ] && say "          su postgres -c \"$NGINX -p $DEMO/nginx -c $DEMO/nginx/nginx.conf -s stop\""
 say "try the tour in README.md: it runs as it is in this database"
 if [ -t 0 ]; then
     exec su postgres -c "$PSQL demo"
