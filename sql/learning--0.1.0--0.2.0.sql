@@ -434,12 +434,11 @@ BEGIN
                                 ELSE 'Connecting to the live feed…' END) || E'\n';
     html := html || $js$<script>
 (function () {
-  // The feed address is data (an attribute), never script text; "#sse=https://host" overrides the server.
+  // The feed address is data (an attribute), never script text, and only the server sets it:
+  // the channel key in it is what lets a subscriber in, so nothing in the URL may redirect it.
   var live = document.getElementById('live');
   var path = live.getAttribute('data-sse');
   if (!path || typeof EventSource === 'undefined') return;
-  var m = /[#&]sse=([^&]+)/.exec(location.hash);
-  if (m) path = decodeURIComponent(m[1]).replace(/\/+$/, '') + path.slice(path.indexOf('/sub/'));
   var status = document.getElementById('live-status'), list = document.getElementById('live-events');
   var seen = new Set(), counts = {}, received = 0;
   function show(note) {

@@ -1,5 +1,5 @@
-"""HTTP API tests (SPEC section 4): every endpoint and every attack of the
-issue, replayed as PostgREST 12 would run it (pgrst_replay.py), as the
+"""HTTP API tests (api/README.md): every endpoint and every attack it must
+withstand, replayed as PostgREST 12 would run it (pgrst_replay.py), as the
 authenticator role against a real server.  Prints TAP lines.
 
 Run by api_http.sh, which starts the cluster:  python3 api_http_test.py
