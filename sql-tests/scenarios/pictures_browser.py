@@ -4,6 +4,8 @@
   python3 pictures_browser.py svg DOM_FILE EXPECT_JSON
   python3 pictures_browser.py page DOM_FILE EXPECT_JSON
   python3 pictures_browser.py png PNG_FILE MIN_BLUE_PIXELS
+  python3 pictures_browser.py snippet PORT SSE_MD       serve api/SSE.md's browser snippet with a
+                                                       stand-in PostgREST and nchan on 127.0.0.1:PORT
 
 Each check prints TAP lines.  The DOM files are Chromium's --dump-dom output,
 i.e. the document after parsing and after the page's script ran, so an
@@ -173,6 +175,86 @@ def serve_sse(port, events):
     http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
 
+def serve_snippet(port, sse_md):
+    """The browser snippet of api/SSE.md against a stand-in for PostgREST and nchan.
+
+    The outbox holds 2500 events of the tenant (ids 2, 4, ..., 5000: ids are
+    shared by all tenants, so a tenant's have gaps); events_since answers at
+    most 1000 per call, in id order.  The stream sends 60 newer events out of
+    order, some twice and some old ones again, then closes; the browser
+    reconnects and gets the same again (nchan's buffer).  /result shows what
+    the snippet rendered.
+    """
+    import random
+    import re
+    text = open(sse_md, encoding="utf-8").read()
+    snippet = re.search(r"```html\n(<script type=\"module\">.*?</script>)\n```", text, re.S).group(1)
+    outbox = [{"id": i, "tenant_id": "acme", "event_type": "outcome_recorded", "created_at": "t", "payload": {"count": 1}}
+              for i in range(2, 5001, 2)]
+    live = [dict(e, id=i) for e, i in zip(outbox, range(5001, 5061))]
+    rnd = random.Random(7)
+    stream = live[:] + live[10:20] + outbox[-30:]
+    rnd.shuffle(stream)
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body><pre id='out'>waiting</pre>"
+            "<script>const token = 'a-token'; const rendered = [];"
+            "function render(ev) { rendered.push(ev.id); document.getElementById('out').textContent ="
+            " JSON.stringify({count: rendered.length, unique: new Set(rendered).size,"
+            " max: Math.max.apply(null, rendered)}); }</script>\n" + snippet + "</body></html>")
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def reply(self, code, ctype, body):
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path == "/api/rpc/sse_channel" and self.headers.get("Authorization") == "Bearer a-token":
+                return self.reply(200, "application/json", json.dumps({"tenant_id": "acme", "channel": "k" * 64,
+                                                                       "path": "/sub/" + "k" * 64}))
+            self.reply(401, "application/json", "{}")
+
+        def do_GET(self):
+            if self.path == "/client.html":
+                return self.reply(200, "text/html", page)
+            m = re.match(r"/api/rpc/events_since\?after_id=(\d+)&max=(\d+)$", self.path)
+            if m and self.headers.get("Authorization") == "Bearer a-token":
+                after, most = int(m.group(1)), min(int(m.group(2)), 1000)
+                rows = [e for e in outbox if e["id"] > after][:most]
+                return self.reply(200, "application/json", json.dumps(rows))
+            if self.path == "/sub/" + "k" * 64 and self.headers.get("Accept") == "text/event-stream":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b"retry: 300\n\n")
+                for n, e in enumerate(stream):
+                    self.wfile.write(("id: %d\ndata: %s\n\n" % (n, json.dumps(e))).encode())
+                self.wfile.flush()
+                return
+            self.reply(404, "text/plain", "no")
+
+        def log_message(self, *a):
+            pass
+
+    http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+
+
+def check_snippet(dom_file):
+    d = parse(dom_file)
+    try:
+        got = json.loads(d.text.get("out", ""))
+    except ValueError:
+        got = {}
+    want = 2500 + 60
+    tap(got.get("unique") == want, "api/SSE.md's snippet renders every event once: %s of %d "
+        "(2500 through events_since in 3 pages, 60 live out of order)" % (got.get("unique"), want))
+    tap(got.get("count") == got.get("unique"), "...and none twice, though the stream repeats some (%s renders)"
+        % got.get("count"))
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "sse":
@@ -183,3 +265,7 @@ if __name__ == "__main__":
         check_page(sys.argv[2], json.loads(sys.argv[3]))
     elif mode == "png":
         check_png(sys.argv[2], int(sys.argv[3]))
+    elif mode == "snippet":
+        serve_snippet(int(sys.argv[2]), sys.argv[3])
+    elif mode == "snippet-check":
+        check_snippet(sys.argv[2])

@@ -4,7 +4,8 @@
 # extension; the DOM it builds (after the page's script ran against a small
 # SSE server that sends events out of order and twice) is checked against
 # figures recomputed here from the outcome rows, hostile ids must stay text,
-# and the screenshots must show the drawn curve.  Prints TAP lines; skips
+# and the screenshots must show the drawn curve.  The browser snippet of
+# api/SSE.md runs too, against stand-ins.  Prints TAP lines; skips
 # (one "ok - # SKIP") when chromium is not installed.
 set -u
 cd "$(dirname "$0")/../.."
@@ -12,6 +13,7 @@ ROOT=$(pwd)
 . test/lib.sh
 PORT=56150
 SSE_PORT=56151
+SNIPPET_PORT=56152
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROMIUM" ]; then
@@ -23,8 +25,8 @@ rm -rf "$OUT"; mkdir -p "$OUT/home"
 
 start_cluster pictures $PORT "shared_preload_libraries = 'learning'" "learning.enabled = off" \
     || { echo "not ok - pictures cluster starts"; exit 1; }
-SSE_PID=
-trap 'stop_cluster pictures; [ -n "$SSE_PID" ] && kill $SSE_PID 2>/dev/null' EXIT
+SSE_PID=; SNIPPET_PID=
+trap 'stop_cluster pictures; [ -n "$SSE_PID" ] && kill $SSE_PID 2>/dev/null; [ -n "$SNIPPET_PID" ] && kill $SNIPPET_PID 2>/dev/null' EXIT
 q $PORT postgres "CREATE DATABASE pictures" >/dev/null
 q $PORT pictures "CREATE EXTENSION learning" >/dev/null || { echo "not ok - CREATE EXTENSION learning"; exit 1; }
 
@@ -97,4 +99,13 @@ tap_ok $(test -s "$OUT/diagram.dom" && test -s "$OUT/page.dom"; echo $?) "chromi
 "$PY" sql-tests/scenarios/pictures_browser.py page "$OUT/page.dom" "$EXPECT_PAGE"
 "$PY" sql-tests/scenarios/pictures_browser.py png "$OUT/diagram.png" 300
 "$PY" sql-tests/scenarios/pictures_browser.py png "$OUT/page.png" 600
+
+# The browser snippet of api/SSE.md, as written there, against stand-ins for
+# PostgREST (events_since pages of at most 1000) and nchan (out of order,
+# repeats, reconnects).
+"$PY" sql-tests/scenarios/pictures_browser.py snippet $SNIPPET_PORT api/SSE.md &
+SNIPPET_PID=$!
+sleep 0.5
+browse "http://127.0.0.1:$SNIPPET_PORT/client.html" --virtual-time-budget=5000 --dump-dom >"$OUT/snippet.dom"
+"$PY" sql-tests/scenarios/pictures_browser.py snippet-check "$OUT/snippet.dom"
 echo "# pictures and screenshots are in $OUT"
