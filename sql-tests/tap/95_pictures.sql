@@ -3,7 +3,7 @@
 -- well-formedness, the time window, escaping of hostile ids, the live feed
 -- attribute, the errors at the boundary and the API wrappers' roles.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 \o /dev/null
 SELECT setseed(0.2025);
@@ -62,6 +62,9 @@ SELECT ok((SELECT bool_and(abs((w ->> k)::float8 - (c ->> k)::float8) < 1e-9)
                           learning.calibration_curve('pic', 'send_email') c) x,
                   unnest(ARRAY['sample_count', 'brier_score', 'ece', 'mce']) k),
           'days => 30 gives calibration_curve''s figures while every outcome was resolved in the window');
+SELECT is((SELECT learning.calibration_curve_window('pic', 'send_email', 30) -> 'is_calibrated'),
+          (SELECT learning.calibration_curve('pic', 'send_email') -> 'is_calibrated'),
+          'and the same is_calibrated verdict');
 SELECT ok((SELECT bool_and(coalesce(abs((wb ->> k)::float8 - (cb ->> k)::float8) < 1e-9,
                                     (wb ->> k) IS NULL AND (cb ->> k) IS NULL))
              FROM (SELECT learning.calibration_curve_window('pic', 'send_email', 30) w,

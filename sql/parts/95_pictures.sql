@@ -106,7 +106,7 @@ BEGIN
                'brier_score', CASE WHEN t.n > 0 THEN t.sq / t.n END,
                'ece', CASE WHEN t.nq > 0 THEN t.ece_sum / t.nq END,
                'mce', t.mce,
-               'is_calibrated', coalesce(t.nq > 0 AND t.ece_sum / t.nq <= 0.05, false),
+               'is_calibrated', coalesce(t.nq > 0 AND t.ece_sum / t.nq <= 0.15, false),   -- calibration_curve's threshold
                'min_samples', min_samples,
                'days', days,
                'since', since,
@@ -144,8 +144,8 @@ DECLARE
     at text := curve ->> 'action_type';
 BEGIN
     SELECT max((e ->> 'count')::float8) INTO max_n FROM jsonb_array_elements(curve -> 'bins') e;
-    out := format('<svg xmlns="http://www.w3.org/2000/svg" class="reliability-diagram" viewBox="0 0 680 560" '
-                  'width="680" height="560" role="img" data-action-type="%s" data-tenant-id="%s" '
+    out := format('<svg xmlns="http://www.w3.org/2000/svg" class="reliability-diagram" viewBox="0 0 700 560" '
+                  'width="700" height="560" role="img" data-action-type="%s" data-tenant-id="%s" '
                   'data-sample-count="%s" data-brier="%s" data-ece="%s">',
                   learning.xml_escape(at), learning.xml_escape(tenant_id),
                   coalesce(curve ->> 'sample_count', '0'),
