@@ -3,8 +3,9 @@
 --
 -- reliability_diagram draws an action type's calibration as an SVG document;
 -- dashboard_page renders the manager's dashboard as one self-contained HTML
--- page (inline SVG and CSS, one inline script, nothing fetched from
--- elsewhere).  Both read only what the JSON API already returns
+-- page (inline SVG and CSS, one inline script, nothing loaded from
+-- elsewhere; the one connection it opens is the tenant's SSE feed, when the
+-- tenant has one).  Both read only what the JSON API already returns
 -- (calibration_curve, manager_dashboard, coaching_patterns), so the figures
 -- in the pictures are the figures of the API.
 --
