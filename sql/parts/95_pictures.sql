@@ -276,12 +276,17 @@ DECLARE
     max_a float8;
     d record;
     bw float8;
+    step float8;
     pts text[] := '{}';
     out text;
     i integer;
 BEGIN
     SELECT max((e ->> 'actions')::float8) INTO max_a FROM jsonb_array_elements(coalesce(daily, '[]')) e;
-    max_a := greatest(coalesce(max_a, 0), 1);
+    -- the left axis in four round steps (1, 2 or 5 times a power of ten)
+    step := greatest(coalesce(max_a, 0) / 4.0, 1);
+    step := (SELECT min(m * 10 ^ floor(log(step))) FROM unnest(ARRAY[1, 2, 5, 10]) m
+              WHERE m * 10 ^ floor(log(step)) >= step);
+    max_a := 4 * step;
     bw := w / greatest(days, 1);
     out := '<svg xmlns="http://www.w3.org/2000/svg" class="trends" viewBox="0 0 720 240" width="720" height="240" role="img">'
         || '<title>Team trends: actions per day and success rate</title>'
@@ -312,6 +317,8 @@ BEGIN
     END LOOP;
     IF cardinality(pts) > 0 THEN
         out := out || format('<polyline class="rate" points="%s"/>', array_to_string(pts, ' '));
+    ELSE
+        out := out || format('<text x="%s" y="%s" text-anchor="middle">No actions in the period</text>', l + w / 2, t + h / 2);
     END IF;
     RETURN out || format('<line class="ax" x1="%s" y1="%s" x2="%s" y2="%s"/>', l, t + h, l + w, t + h)
                || format('<text x="%s" y="%s">bars: actions per day (left axis); line: success rate (right axis)</text>', l, t + h + 32)
