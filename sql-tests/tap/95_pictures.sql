@@ -3,7 +3,7 @@
 -- well-formedness, the time window, escaping of hostile ids, the live feed
 -- attribute, the errors at the boundary and the API wrappers' roles.
 BEGIN;
-SELECT plan(26);
+SELECT plan(29);
 
 \o /dev/null
 SELECT setseed(0.2025);
@@ -107,6 +107,16 @@ SELECT is((SELECT count(*) FROM page, regexp_matches(html, '<svg xmlns="http://w
 SELECT is((SELECT html LIKE '%<th class="num">q-value</th>%' FROM page),
           (SELECT EXISTS (SELECT 1 FROM jsonb_array_elements(learning.coaching_patterns('pic', 30)) p WHERE p ? 'q_value')),
           'a q-value column exactly when coaching_patterns gives q-values');
+-- the coaching table with and without q-values, whatever coaching_patterns gives today
+SELECT ok(learning.html_patterns('[{"pattern_type": "action_effectiveness", "description": "d <b>", "recommendation": "r",
+                                    "sample_size": 40, "p_value": 0.0123, "q_value": 0.0000456}]')
+              LIKE '%<th class="num">q-value</th>%<td class="num p-value">0.012</td><td class="num q-value">4.6e-05</td>%',
+          'patterns with q_value: a q-value column, p 0.012 and q 4.6e-05');
+SELECT ok(learning.html_patterns('[{"pattern_type": "x", "description": "d", "recommendation": "r", "sample_size": 40, "p_value": 0.5}]')
+              NOT LIKE '%q-value%',
+          'patterns without q_value: no q-value column');
+SELECT ok(learning.html_patterns('[{"pattern_type": "x", "description": "<script>x</script>", "recommendation": "r", "sample_size": 1, "p_value": 0.5}]')
+              LIKE '%&lt;script&gt;x&lt;/script&gt;%', 'pattern texts are escaped');
 SELECT ok((SELECT html LIKE '%<section id="live" data-sse="">%' FROM page),
           'no SSE channel: the page has no feed address');
 \o /dev/null

@@ -327,12 +327,38 @@ END $$;
 COMMENT ON FUNCTION learning.svg_trends(jsonb) IS
     'Draws manager_dashboard''s team_trends.daily_activity as an <svg> element: actions per day as bars, success rate as a line';
 
+-- html_patterns: coaching_patterns as a table section; a q-value column when
+-- the patterns carry q_value (Benjamini-Hochberg), none otherwise.
+CREATE FUNCTION learning.html_patterns(patterns jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    has_q boolean := EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(patterns, '[]')) p WHERE p ? 'q_value');
+    rows text := '';
+    r record;
+BEGIN
+    FOR r IN SELECT o, e FROM jsonb_array_elements(coalesce(patterns, '[]')) WITH ORDINALITY AS x(e, o) ORDER BY o LOOP
+        rows := rows || format('<tr class="pattern"><td>%s</td><td>%s<br><i>%s</i></td><td class="num">%s</td><td class="num p-value">%s</td>%s</tr>',
+                               learning.xml_escape(r.e ->> 'pattern_type'), learning.xml_escape(r.e ->> 'description'),
+                               learning.xml_escape(r.e ->> 'recommendation'), learning.xml_escape(r.e ->> 'sample_size'),
+                               learning.xml_escape(learning.svg_pvalue((r.e ->> 'p_value')::float8)),
+                               CASE WHEN has_q THEN format('<td class="num q-value">%s</td>',
+                                        learning.xml_escape(learning.svg_pvalue((r.e ->> 'q_value')::float8))) ELSE '' END);
+    END LOOP;
+    RETURN '<section id="coaching"><h2>Coaching patterns</h2><table><thead><tr><th>type</th><th>pattern and recommendation</th>'
+        || '<th class="num">n</th><th class="num">p-value</th>' || CASE WHEN has_q THEN '<th class="num">q-value</th>' ELSE '' END
+        || '</tr></thead><tbody>'
+        || CASE WHEN rows = '' THEN format('<tr><td colspan="%s">No patterns in the period.</td></tr>', CASE WHEN has_q THEN 5 ELSE 4 END)
+                ELSE rows END
+        || '</tbody></table></section>';
+END $$;
+COMMENT ON FUNCTION learning.html_patterns(jsonb) IS
+    'Renders coaching_patterns output as an HTML table section, escaped, with a q-value column when the patterns have q_value';
+
 CREATE FUNCTION learning.dashboard_page(tenant_id text, days integer DEFAULT 30, sse_url text DEFAULT NULL)
     RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     dash jsonb;
     patterns jsonb;
-    has_q boolean;
     feed text;
     key text;
     html text;
@@ -351,7 +377,6 @@ BEGIN
     dash := learning.manager_dashboard(tenant_id, days);
     -- by name, so that a coaching_patterns with more (defaulted) arguments is called the same way
     patterns := learning.coaching_patterns(tenant_id => tenant_id, days => days);
-    has_q := EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(patterns, '[]')) p WHERE p ? 'q_value');
     -- the live feed: only for a tenant that has an SSE channel (made by learning.sse_channel)
     SELECT c.channel_key INTO key FROM learning.sse_channels c WHERE c.tenant_id = dashboard_page.tenant_id;
     feed := CASE WHEN key IS NOT NULL THEN coalesce(rtrim(sse_url, '/'), '') || '/sub/' || key END;
@@ -408,22 +433,7 @@ BEGIN
     END LOOP;
     html := html || CASE WHEN rows = '' THEN '<p>No resolved outcomes yet.</p>' ELSE rows END || '</div></section>' || E'\n';
 
-    -- coaching patterns, with q-values where coaching_patterns gives them
-    rows := '';
-    FOR r IN SELECT o, e FROM jsonb_array_elements(coalesce(patterns, '[]')) WITH ORDINALITY AS x(e, o) ORDER BY o LOOP
-        rows := rows || format('<tr class="pattern"><td>%s</td><td>%s<br><i>%s</i></td><td class="num">%s</td><td class="num">%s</td>%s</tr>',
-                               learning.xml_escape(r.e ->> 'pattern_type'), learning.xml_escape(r.e ->> 'description'),
-                               learning.xml_escape(r.e ->> 'recommendation'), learning.xml_escape(r.e ->> 'sample_size'),
-                               learning.xml_escape(learning.svg_pvalue((r.e ->> 'p_value')::float8)),
-                               CASE WHEN has_q THEN format('<td class="num q-value">%s</td>',
-                                        learning.xml_escape(learning.svg_pvalue((r.e ->> 'q_value')::float8))) ELSE '' END);
-    END LOOP;
-    html := html || '<section id="coaching"><h2>Coaching patterns</h2><table><thead><tr><th>type</th><th>pattern and recommendation</th>'
-         || '<th class="num">n</th><th class="num">p-value</th>' || CASE WHEN has_q THEN '<th class="num">q-value</th>' ELSE '' END
-         || '</tr></thead><tbody>'
-         || CASE WHEN rows = '' THEN format('<tr><td colspan="%s">No patterns in the period.</td></tr>', CASE WHEN has_q THEN 5 ELSE 4 END)
-                 ELSE rows END
-         || '</tbody></table></section>' || E'\n';
+    html := html || learning.html_patterns(patterns) || E'\n';
 
     -- live updates from the SSE feed, when the tenant has one
     html := html || format('<section id="live" data-sse="%s"><h2>Live</h2><p id="live-status">%s</p><ul id="live-events"></ul></section>',
@@ -476,11 +486,13 @@ COMMENT ON FUNCTION learning.dashboard_page(text, integer, text) IS
 
 REVOKE ALL ON FUNCTION learning.xml_escape(text), learning.svg_num(float8, integer), learning.svg_pvalue(float8),
                        learning.calibration_curve_window(text, text, integer, integer),
-                       learning.svg_reliability(jsonb, text, text), learning.svg_trends(jsonb)
+                       learning.svg_reliability(jsonb, text, text), learning.svg_trends(jsonb),
+                       learning.html_patterns(jsonb)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION learning.xml_escape(text), learning.svg_num(float8, integer), learning.svg_pvalue(float8),
                           learning.calibration_curve_window(text, text, integer, integer),
-                          learning.svg_reliability(jsonb, text, text), learning.svg_trends(jsonb)
+                          learning.svg_reliability(jsonb, text, text), learning.svg_trends(jsonb),
+                          learning.html_patterns(jsonb)
     TO learning_definer, learning_app;
 
 -- HTTP: media types for PostgREST -------------------------------------------------
