@@ -89,14 +89,15 @@ BEGIN
            AND o.action_type = calibration_curve_window.action_type
            AND o.status IN ('positive', 'negative', 'expired')
            AND o.predicted_confidence IS NOT NULL
-           AND o.resolved_at >= since),
+           -- a row inserted already resolved may have no resolved_at: it counts from its creation
+           AND coalesce(o.resolved_at, o.created_at) >= since),
     bins AS (
         SELECT b.i AS bin, count(c.p) AS n, avg(c.p) AS mean_p, avg(c.v) AS rate,
                sum((c.p - c.v) ^ 2) AS sq
           FROM generate_series(0, 9) b(i) LEFT JOIN counted c ON c.bin = b.i
          GROUP BY b.i),
     wilson AS (
-        SELECT b.*, 1.959963984540054 AS z FROM bins b),
+        SELECT b.*, 1.959963984540054::float8 AS z FROM bins b),   -- 95 %, as calibration_curve
     ci AS (
         SELECT w.*,
                CASE WHEN n > 0 THEN greatest((rate + z * z / (2 * n)) / (1 + z * z / n)
