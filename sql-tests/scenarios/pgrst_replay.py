@@ -229,7 +229,9 @@ class PostgRESTReplay:
     def negotiate(accept, fn):
         """v12 Plan.negotiateContent for an RPC: the first Accept entry that has a
         handler wins; a function returning a media type domain handles exactly
-        that media type; application/json and */* go to the JSON handler."""
+        that media type; application/json and */* go to the JSON handler.  (The
+        other builtin handlers, CSV and GeoJSON, are not modelled: the API does
+        not use them.)"""
         for item in accept.split(","):
             mt = item.split(";")[0].strip().lower()
             if fn.get("media") and mt == fn["media"][0]:
