@@ -446,7 +446,8 @@ BEGIN
     html := html || learning.html_patterns(patterns) || E'\n';
 
     -- live updates from the SSE feed, when the tenant has one
-    html := html || format('<section id="live" data-sse="%s"><h2>Live</h2><p id="live-status">%s</p><ul id="live-events"></ul></section>',
+    html := html || format('<section id="live" data-sse="%s"><h2>Live</h2><p id="live-status">%s</p>'
+                           '<p id="live-totals"></p><ul id="live-events"></ul></section>',
                            learning.xml_escape(coalesce(feed, '')),
                            CASE WHEN feed IS NULL THEN 'No live feed configured: reload the page for new figures.'
                                 ELSE 'Connecting to the live feed…' END) || E'\n';
@@ -458,7 +459,22 @@ BEGIN
   var path = live.getAttribute('data-sse');
   if (!path || typeof EventSource === 'undefined') return;
   var status = document.getElementById('live-status'), list = document.getElementById('live-events');
+  var totals = document.getElementById('live-totals');
   var seen = new Set(), counts = {}, received = 0;
+  // what happened since the page was made, from the events' counts (count, by_status)
+  var recorded = 0, feedback = 0, resolved = {}, nresolved = 0;
+  function tally(e) {
+    var p = e.payload || {}, n = Number(p.count) || 0;
+    if (e.event_type === 'outcome_recorded') recorded += n;
+    if (e.event_type === 'feedback_recorded') feedback += n;
+    if (e.event_type === 'outcome_resolved') {
+      nresolved += n;
+      Object.keys(p.by_status || {}).forEach(function (k) { resolved[k] = (resolved[k] || 0) + (Number(p.by_status[k]) || 0); });
+    }
+    var how = Object.keys(resolved).sort().map(function (k) { return k + ' ' + resolved[k]; });
+    totals.textContent = 'Since the page was made: ' + recorded + ' actions recorded, ' + nresolved + ' outcomes resolved' +
+                         (how.length ? ' (' + how.join(', ') + ')' : '') + ', ' + feedback + ' feedback entries.';
+  }
   function show(note) {
     var parts = Object.keys(counts).sort().map(function (k) { return k + ' ' + counts[k]; });
     status.textContent = 'Live: ' + received + ' new events since the page was made' + (parts.length ? ' (' + parts.join(', ') + ')' : '') +
@@ -478,6 +494,7 @@ BEGIN
     seen.add(e.id);
     received += 1;
     counts[e.event_type] = (counts[e.event_type] || 0) + 1;
+    tally(e);
     var li = document.createElement('li');
     var n = e.payload && e.payload.count != null ? ' x' + e.payload.count : '';
     li.textContent = '#' + e.id + ' ' + e.created_at + ' ' + e.event_type + n;   // text, never markup

@@ -103,6 +103,9 @@ def check_page(dom_file, expect):
     status = d.text.get("live-status", "")
     tap(("%d new events" % expect["live_events"]) in status,
         "the live feed counted each event once, out of order and repeated ones included: %r" % status)
+    totals = d.text.get("live-totals", "")
+    tap("2 actions recorded, 3 outcomes resolved (negative 1, positive 2), 1 feedback entries" in totals,
+        "the live totals add up each event's counts once: %r" % totals)
     items = [a for t, a in d.elements if t == "li"]
     tap(len(items) == expect["live_events"], "the live list shows %d events" % expect["live_events"])
 

@@ -77,7 +77,7 @@ tap_ok $? "the extension writes the diagram and the page"
 # An SSE server like nchan's /sub/<key>: events 7, 5, 7 again, 6, then it closes
 # the stream; the browser reconnects and gets them all again.
 EVENTS='[{"id":7,"tenant_id":"shop","event_type":"outcome_recorded","created_at":"now","payload":{"count":2}},
-         {"id":5,"tenant_id":"shop","event_type":"outcome_resolved","created_at":"now","payload":{"count":1}},
+         {"id":5,"tenant_id":"shop","event_type":"outcome_resolved","created_at":"now","payload":{"count":3,"by_status":{"positive":2,"negative":1}}},
          {"id":7,"tenant_id":"shop","event_type":"outcome_recorded","created_at":"now","payload":{"count":2}},
          {"id":6,"tenant_id":"shop","event_type":"feedback_recorded","created_at":"now","payload":{"count":1}}]'
 "$PY" sql-tests/scenarios/pictures_browser.py sse $SSE_PORT "$EVENTS" &
