@@ -13,6 +13,18 @@
 -- relay's helpers) have no grant at all.
 CREATE TEMP TABLE expected_grants (routine text PRIMARY KEY, roles text NOT NULL);
 INSERT INTO expected_grants VALUES
+    ('learning.calibration_curve_window(text,text,integer,integer)', 'app definer'),
+    ('learning.dashboard_page(text,integer,text)', 'app definer'),
+    ('learning.html_patterns(jsonb)', 'app definer'),
+    ('learning.reliability_diagram(text,text,integer,integer)', 'app definer'),
+    ('learning.report_progress(text,integer,integer,text,bigint,timestamp with time zone,timestamp with time zone)', 'app'),
+    ('learning.svg_num(double precision,integer)', 'app definer'),
+    ('learning.svg_pvalue(double precision)', 'app definer'),
+    ('learning.svg_reliability(jsonb,text,text)', 'app definer'),
+    ('learning.svg_trends(jsonb)', 'app definer'),
+    ('learning.xml_escape(text)', 'app definer'),
+    ('learning_api.dashboard_page(integer)', 'executive manager'),
+    ('learning_api.reliability_diagram(text,integer,integer)', 'executive manager rep service'),
     ('learning.adjusted_confidence(text,text,double precision)', 'app'),
     ('learning.api_claims()', 'definer executive manager rep service'),
     ('learning.api_context(text[])', 'definer'),

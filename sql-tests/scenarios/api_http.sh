@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# api_http.sh: the HTTP API (SPEC section 4) as PostgREST 12 uses it.
+# api_http.sh: the HTTP API (api/README.md) as PostgREST 12 uses it.
 #
 # PostgREST itself is not installed here: api_http_test.py replays, for each
 # request, the exact SQL PostgREST sends (pgrst_replay.py) on a connection

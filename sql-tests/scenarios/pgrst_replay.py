@@ -1,8 +1,9 @@
 """pgrst_replay: replays the SQL PostgREST 12 runs for an HTTP request.
 
 PostgREST cannot be installed here, so the API tests send, for each simulated
-request, what PostgREST itself would send to the database (see
-/work/shared/notes/postgrest-protocol.md, section 5, and api/README.md):
+request, what PostgREST 12 itself sends to the database (read from its
+source at tags v12.0.0 to v12.2.12; api/README.md says what differs in later
+versions):
 
   1. BEGIN with the access mode PostgREST picks: GET is READ ONLY; POST to
      /rpc is READ ONLY for a STABLE/IMMUTABLE function and READ WRITE for a
@@ -86,8 +87,8 @@ def http_status(sqlstate, message, detail, authenticated):
         return 500
     if s == "21000":
         return 400 if "requires a WHERE clause" in (message or "") else 500
-    if s == "22023" and re.match(r'role ".*" does not exist', message or ""):
-        return 401
+    # 22023 'role "x" does not exist' (a role claim naming no role) is not
+    # special in v12 and v13: 400 like anything else.  Only v14 answers 401.
     return 400
 
 
@@ -127,8 +128,8 @@ class PostgRESTReplay:
         except Exception as e:  # PGRST301
             return None, Response(401, {"code": "PGRST301", "message": str(e), "details": None, "hint": None},
                                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        if "exp" in claims and claims["exp"] <= time.time():  # PGRST303
-            return None, Response(401, {"code": "PGRST303", "message": "JWT expired", "details": None, "hint": None},
+        if "exp" in claims and claims["exp"] <= time.time():  # v12: PGRST301 "JWT expired" (PGRST303 from v13)
+            return None, Response(401, {"code": "PGRST301", "message": "JWT expired", "details": None, "hint": None},
                                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return claims, None
 
@@ -138,17 +139,22 @@ class PostgRESTReplay:
         with self.conn.cursor() as c:
             c.execute("""
                 SELECT p.oid, coalesce(p.proargnames, '{}'), p.pronargs, p.pronargdefaults, p.provolatile, p.proretset,
-                       t.typtype, (SELECT array_agg(format_type(a, NULL) ORDER BY i)
+                       t.typtype,
+                       -- a media type handler: a domain named like a media type (PostgREST's SchemaCache query)
+                       CASE WHEN t.typbasetype <> 0 AND t.typname ~* '^[A-Za-z0-9.-]+/[A-Za-z0-9.+-]+$' AND NOT p.proretset
+                            THEN json_build_array(lower(t.typname), format('%%I.%%I', tn.nspname, t.typname)) END,
+                       (SELECT array_agg(format_type(a, NULL) ORDER BY i)
                                      FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS u(a, i))
                   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                  JOIN pg_type t ON t.oid = p.prorettype
+                  JOIN pg_type t ON t.oid = p.prorettype JOIN pg_namespace tn ON tn.oid = t.typnamespace
                  WHERE n.nspname = %s AND p.proname = %s""", (SCHEMA, name))
-            for oid, argnames, nargs, ndefaults, vol, retset, typtype, argtypes in c.fetchall():
+            for oid, argnames, nargs, ndefaults, vol, retset, typtype, media, argtypes in c.fetchall():
                 argnames = list(argnames)[:nargs]
                 required = set(argnames[:nargs - ndefaults])
                 if set(keys) <= set(argnames) and required <= set(keys):
                     types = dict(zip(argnames, argtypes or []))
-                    return {"volatile": vol, "retset": retset, "composite": typtype == "c", "types": types}
+                    return {"volatile": vol, "retset": retset, "composite": typtype == "c", "types": types,
+                            "media": media}
         return None
 
     def relation_columns(self, name):
@@ -176,6 +182,14 @@ class PostgRESTReplay:
         query = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
         parts = url.path.strip("/").split("/")
 
+        if parts == [""]:
+            # GET / (OpenAPI): v12 runs the pre-request function for it too, so
+            # it needs whatever pre_request needs (a token, here).
+            if method not in ("GET", "HEAD"):
+                return Response(405, {"code": "PGRST117", "message": "Unsupported HTTP method"})
+            return self.run(method, "/", role, claims, headers, True, self.TAIL.format(body="'{}'::character varying")
+                            .replace("FROM (SELECT * FROM pgrst_source) _postgrest_t", "FROM (SELECT 1) _postgrest_t"),
+                            None, authenticated)
         if parts[0] == "rpc" and len(parts) == 2:
             if method not in ("GET", "POST"):
                 return Response(405, {"code": "PGRST101", "message": "Only GET and POST are allowed"})
@@ -185,7 +199,11 @@ class PostgRESTReplay:
                 return Response(404, {"code": "PGRST202", "message": "Could not find the function %s.%s(%s) in the schema cache"
                                       % (SCHEMA, parts[1], ", ".join(sorted(args)))})
             read_only = method == "GET" or fn["volatile"] in ("s", "i")
-            main, params = self.rpc_query(parts[1], fn, args, method)
+            handler = self.negotiate(headers.get("accept", "*/*"), fn)
+            if handler is None:
+                return Response(415, {"code": "PGRST107", "message": "None of these media types are available: "
+                                      + headers.get("accept", "")})
+            main, params = self.rpc_query(parts[1], fn, args, method, handler)
         elif len(parts) == 1:
             columns = self.relation_columns(parts[0])
             if not columns:
@@ -201,9 +219,28 @@ class PostgRESTReplay:
                 return Response(405, {"code": "PGRST117", "message": "Unsupported HTTP method"})
         else:
             return Response(404, {"code": "PGRST125", "message": "Invalid path"})
-        return self.run(method, url.path, role, claims, headers, read_only, main, params, authenticated)
+        raw = parts[0] == "rpc" and handler != "json"
+        resp = self.run(method, url.path, role, claims, headers, read_only, main, params, authenticated, raw)
+        if parts[0] == "rpc" and resp.status < 300:
+            resp.headers["Content-Type"] = handler[0] if handler != "json" else "application/json; charset=utf-8"
+        return resp
 
-    def run(self, method, path, role, claims, headers, read_only, main, params, authenticated):
+    @staticmethod
+    def negotiate(accept, fn):
+        """v12 Plan.negotiateContent for an RPC: the first Accept entry that has a
+        handler wins; a function returning a media type domain handles exactly
+        that media type; application/json and */* go to the JSON handler.  (The
+        other builtin handlers, CSV and GeoJSON, are not modelled: the API does
+        not use them.)"""
+        for item in accept.split(","):
+            mt = item.split(";")[0].strip().lower()
+            if fn.get("media") and mt == fn["media"][0]:
+                return fn["media"]
+            if mt in ("application/json", "*/*"):
+                return "json"
+        return None
+
+    def run(self, method, path, role, claims, headers, read_only, main, params, authenticated, raw=False):
         mode = "READ ONLY" if read_only else "READ WRITE"
         c = self.conn.cursor()
         self.last_sql = []
@@ -242,8 +279,9 @@ class PostgRESTReplay:
             c.close()
         total, page_total, body, resp_headers, resp_status, _inserted = row
         status = int(resp_status) if resp_status else (201 if method == "POST" and not path.startswith("/rpc/") else 200)
-        return Response(status, json.loads(body) if body is not None else None, None,
-                        {"response.headers": resp_headers} if resp_headers else {}, mode)
+        # a media type handler's body is sent as it is; the JSON handlers' is JSON
+        data = body if raw else (json.loads(body) if body is not None else None)
+        return Response(status, data, None, {"response.headers": resp_headers} if resp_headers else {}, mode)
 
     # -- main queries in PostgREST's shape ---------------------------------
     @staticmethod
@@ -321,7 +359,7 @@ class PostgRESTReplay:
                   ", ".join("%s %s" % (self.ident(k), types.get(k, "text")) for k in keys)))
         return sql + self.TAIL.format(body="''"), [json.dumps(rows)]
 
-    def rpc_query(self, name, fn, args, method):
+    def rpc_query(self, name, fn, args, method, handler="json"):
         keys = list(args.keys())
         if method == "GET":  # named arguments, each cast to its declared type
             argsql = ", ".join("%s := %%s::%s" % (self.ident(k), fn["types"][k]) for k in keys)
@@ -337,6 +375,12 @@ class PostgRESTReplay:
             if not keys:
                 source, params = "FROM ", []
         call = "%s(%s)" % (self.qi(name), argsql)
+        if handler != "json":
+            # v12 SqlFragment.customFuncF: the domain applied to the scalar, no aggregate (page_total 1)
+            inner = "SELECT pgrst_call.pgrst_scalar %s(SELECT %s pgrst_scalar) pgrst_call" % (source or "FROM ", call)
+            tail = self.TAIL.format(body="%s(_postgrest_t.pgrst_scalar)" % handler[1]).replace(
+                "pg_catalog.count(_postgrest_t) AS page_total", "1 AS page_total")
+            return "WITH pgrst_source AS (%s) %s" % (inner, tail), params
         if fn["composite"]:
             inner = "SELECT pgrst_call.* %s%s pgrst_call" % (source or "FROM ", call)
             body = "coalesce(json_agg(_postgrest_t), '[]')" if fn["retset"] else \

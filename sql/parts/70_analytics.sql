@@ -183,6 +183,10 @@ CREATE FUNCTION learning.rebuild_rollups(tenant_id text) RETURNS void
     SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tz text;
+    step_rows bigint;
+    started timestamptz := pg_catalog.clock_timestamp();
+    noticed timestamptz := started;    -- progress: a NOTICE at most once a second (learning.report_progress)
+    task constant text := pg_catalog.format('rebuild_rollups(%L)', tenant_id);
 BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     LOCK TABLE learning.outcome_records, learning.feedback_entries IN SHARE MODE;
@@ -195,6 +199,7 @@ BEGIN
     DELETE FROM learning.conversation_last r WHERE r.tenant_id = rebuild_rollups.tenant_id;
     DELETE FROM learning.conversation_coverage r WHERE r.tenant_id = rebuild_rollups.tenant_id;
     DELETE FROM learning.feedback_rollups r WHERE r.tenant_id = rebuild_rollups.tenant_id;
+    noticed := learning.report_progress(task, 1, 7, 'old rollups removed', NULL, started, noticed);
 
     INSERT INTO learning.outcome_rollups
     SELECT o.tenant_id, (o.created_at AT TIME ZONE tz)::date, coalesce(o.rep_id, ''), o.action_type, o.outcome_type,
@@ -208,6 +213,8 @@ BEGIN
                               AND o.metadata->>'deal_stage_at_resolution' = 'closed_won')
       FROM learning.outcome_records o WHERE o.tenant_id = rebuild_rollups.tenant_id
      GROUP BY 1, 2, 3, 4, 5, 6;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 2, 7, 'outcome rollups', step_rows, started, noticed);
 
     INSERT INTO learning.conversation_days
     SELECT rebuild_rollups.tenant_id, c, d, sum(no), sum(nf)
@@ -217,12 +224,16 @@ BEGIN
             SELECT f.conversation_state_id, (f.created_at AT TIME ZONE tz)::date, 0, 1
               FROM learning.feedback_entries f WHERE f.tenant_id = rebuild_rollups.tenant_id) x
      GROUP BY c, d;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 3, 7, 'conversation days', step_rows, started, noticed);
 
     INSERT INTO learning.conversation_last
     SELECT c.tenant_id, c.conversation_state_id, max(c.day) FILTER (WHERE c.outcomes > 0),
            max(c.day) FILTER (WHERE c.feedbacks > 0)
       FROM learning.conversation_days c WHERE c.tenant_id = rebuild_rollups.tenant_id
      GROUP BY 1, 2;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 4, 7, 'conversations'' last days', step_rows, started, noticed);
     INSERT INTO learning.conversation_coverage
     SELECT rebuild_rollups.tenant_id, d, 0, sum(n), sum(nf)
       FROM (SELECT l.last_outcome_day d, 1 n, 0 nf FROM learning.conversation_last l
@@ -232,12 +243,16 @@ BEGIN
              WHERE l.tenant_id = rebuild_rollups.tenant_id AND l.last_outcome_day IS NOT NULL
                AND l.last_feedback_day IS NOT NULL) x
      GROUP BY d;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 5, 7, 'coverage', step_rows, started, noticed);
 
     INSERT INTO learning.feedback_rollups
     SELECT f.tenant_id, (f.created_at AT TIME ZONE tz)::date, f.reviewer_id, f.reviewer_role, f.target_type,
            f.source, f.rating, 0, count(*)
       FROM learning.feedback_entries f WHERE f.tenant_id = rebuild_rollups.tenant_id
      GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 6, 7, 'feedback rollups', step_rows, started, noticed);
 
     INSERT INTO learning.daily_totals
     SELECT rebuild_rollups.tenant_id, d, 0, sum(actions), sum(pending), sum(positive), sum(negative), sum(ambiguous),
@@ -254,9 +269,14 @@ BEGIN
             SELECT c.day, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (c.outcomes > 0)::int, (c.outcomes > 0 AND c.feedbacks > 0)::int
               FROM learning.conversation_days c WHERE c.tenant_id = rebuild_rollups.tenant_id) x
      GROUP BY d;
+    GET DIAGNOSTICS step_rows = ROW_COUNT;
+    noticed := learning.report_progress(task, 7, 7, 'daily totals', step_rows, started, noticed);
+    IF noticed > started THEN   -- a run long enough to have reported says when it is done
+        RAISE NOTICE '%: done in % s', task, round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
+    END IF;
 END $$;
 COMMENT ON FUNCTION learning.rebuild_rollups(text) IS
-    'Recomputes a tenant''s dashboard rollups from its outcome and feedback rows in its current time zone (run on a time zone change); blocks writers meanwhile';
+    'Recomputes a tenant''s dashboard rollups from its outcome and feedback rows in its current time zone (run on a time zone change); blocks writers meanwhile; reports its seven steps (NOTICE at most once a second, else DEBUG1)';
 
 -- A tenant's days follow its time zone: a change rebuilds its rollups.
 -- SECURITY DEFINER: the rollups are written only by the extension (the

@@ -178,24 +178,44 @@ $$;
 COMMENT ON FUNCTION learning.retry_dead_deliveries(bigint) IS
     'Puts dead deliveries (of one webhook, or all) back in the queue with a fresh attempt budget; returns how many';
 
--- Per webhook: what is waiting, what died, and how the last day went.
+-- Per webhook, and for the SSE publisher (webhook_id 0): what is waiting, what
+-- died, how the last day went, and how the latest attempt ended.  Columns are
+-- only ever appended (upgrades replace the view in place).
 CREATE VIEW learning.webhook_status AS
-SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled,
-       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state <> 'dead') AS pending,
-       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = w.id AND q.state = 'dead') AS dead,
+WITH endpoints AS (
+    SELECT w.tenant_id, w.id AS webhook_id, w.url, w.event_types, w.enabled, 'webhook'::text AS kind, w.secret
+      FROM learning.webhooks w
+    UNION ALL
+    -- the nchan publisher of the SSE feed: every tenant with a channel (api/SSE.md)
+    SELECT '*', 0, nullif(pg_catalog.current_setting('learning.sse_publish_url', true), ''), NULL,
+           coalesce(pg_catalog.current_setting('learning.sse_publish_url', true), '') <> '', 'sse', NULL
+     WHERE coalesce(pg_catalog.current_setting('learning.sse_publish_url', true), '') <> ''
+        OR EXISTS (SELECT 1 FROM learning.relay_queue q WHERE q.webhook_id = 0)
+        OR EXISTS (SELECT 1 FROM learning.webhook_deliveries l WHERE l.webhook_id = 0))
+SELECT e.tenant_id, e.webhook_id, e.url, e.event_types, e.enabled,
+       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = e.webhook_id AND q.state <> 'dead') AS pending,
+       (SELECT count(*) FROM learning.relay_queue q WHERE q.webhook_id = e.webhook_id AND q.state = 'dead') AS dead,
        d.delivered_24h, d.failed_24h, d.last_attempt_at, d.last_error,
        -- a hint that tells secrets apart; none for a short one written by hand
-       CASE WHEN pg_catalog.length(w.secret) >= 16 THEN '...' || pg_catalog.right(w.secret, 4) END AS secret_hint
-  FROM learning.webhooks w
+       CASE WHEN pg_catalog.length(e.secret) >= 16 THEN '...' || pg_catalog.right(e.secret, 4) END AS secret_hint,
+       e.kind, l.status AS last_status, l.http_code AS last_http_code, d.last_error_at
+  FROM endpoints e
   LEFT JOIN LATERAL (
         SELECT count(*) FILTER (WHERE l.status = 'delivered') AS delivered_24h,
                count(*) FILTER (WHERE l.status <> 'delivered') AS failed_24h,
                max(l.attempted_at) AS last_attempt_at,
-               (array_agg(l.error ORDER BY l.attempted_at DESC) FILTER (WHERE l.error IS NOT NULL))[1] AS last_error
+               (array_agg(l.error ORDER BY l.attempted_at DESC) FILTER (WHERE l.error IS NOT NULL))[1] AS last_error,
+               max(l.attempted_at) FILTER (WHERE l.error IS NOT NULL) AS last_error_at
           FROM learning.webhook_deliveries l
-         WHERE l.webhook_id = w.id AND l.attempted_at > pg_catalog.now() - interval '1 day') d ON true;
+         WHERE l.webhook_id = e.webhook_id AND l.attempted_at > pg_catalog.now() - interval '1 day') d ON true
+  -- the latest attempt, whenever it was
+  LEFT JOIN LATERAL (
+        SELECT l.status, l.http_code
+          FROM learning.webhook_deliveries l
+         WHERE l.webhook_id = e.webhook_id
+         ORDER BY l.attempted_at DESC, l.id DESC LIMIT 1) l ON true;
 COMMENT ON VIEW learning.webhook_status IS
-    'Per webhook: unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, last error, the last four characters of the secret (secrets of 16 characters or more)';
+    'Per webhook and for the SSE publisher (webhook_id 0, kind sse): unfinished and dead deliveries, delivered and failed attempts of the last 24 hours, the latest error of that day and when (last_error, last_error_at), how the latest attempt ended (last_status, last_http_code), the last four characters of the secret (secrets of 16 characters or more)';
 
 -- SSE channels ---------------------------------------------------------------
 
