@@ -29,6 +29,8 @@
 
 PG_MODULE_MAGIC;
 
+PG_FUNCTION_INFO_V1(learning_job_batch_tenants_sql);
+
 /* GUC variables. */
 bool		learning_enabled = true;
 bool		learning_notify_metrics = true;
@@ -40,6 +42,7 @@ int			learning_deal_progression_interval = 24 * 60 * 60 * 1000;
 int			learning_expire_overdue_interval = 60 * 60 * 1000;
 int			learning_calibration_check_interval = 6 * 60 * 60 * 1000;
 int			learning_job_history_retention = 7 * 24 * 60 * 60;
+int			learning_job_batch_tenants = 1000;
 
 /* GUC variables of the event relay (relay.c, http.c). */
 int			learning_webhook_timeout = 5000;
@@ -114,6 +117,12 @@ _PG_init(void)
 							NULL, &learning_job_history_retention, 7 * 24 * 60 * 60,
 							60, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("learning.job_batch_tenants",
+							"Tenants per batch of a job; the scheduler runs each batch in a transaction of its own.",
+							"Bounds the locks and memory of one transaction, and what a failing batch holds back.",
+							&learning_job_batch_tenants, 1000, 1, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("learning.event_retention",
 							"How long outbox events (learning.events) are kept for learning.events_since.",
@@ -215,4 +224,11 @@ learning_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		learning_deltas_subxact_commit(mySubid, parentSubid);
 		learning_events_subxact_commit(mySubid, parentSubid);
 	}
+}
+
+/* learning_job_batch_tenants_sql: job_batch_tenants(), the setting for SQL. */
+Datum
+learning_job_batch_tenants_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(learning_job_batch_tenants);
 }

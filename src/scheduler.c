@@ -268,39 +268,43 @@ scheduler_load_last_runs(void)
 }
 
 /*
- * scheduler_run_job runs one job in a transaction of its own.  Returns false
- * when the extension is gone (the scheduler then exits).  A failure is
- * logged and recorded; it never ends the worker.
+ * scheduler_batch runs, in a transaction of its own, the statement sql with
+ * the job's name and after (NULL for the first batch) as $1 and $2; its one
+ * text column (NULL: no more batches) is copied to *next in cxt.  Returns
+ * false on an error, with the error in *edata.  *present becomes false when
+ * the extension is gone.
  */
 static bool
-scheduler_run_job(int job)
+scheduler_batch(const char *sql, int job, const char *after, char **next,
+				bool *present, ErrorData **edata, MemoryContext cxt)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	TimestampTz started = GetCurrentTimestamp();
-	volatile bool present = true;
-	ErrorData  *volatile edata = NULL;
-	char		activity[64];
+	volatile bool ok = true;
 
-	snprintf(activity, sizeof(activity), "learning job %s", learning_job_names[job]);
+	*next = NULL;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
 	PG_TRY();
 	{
 		/* checked in the run's transaction: DROP SCHEMA ... CASCADE counts too */
 		if (!OidIsValid(get_extension_oid("learning", true)))
-			present = false;
+			*present = false;
 		else
 		{
-			Oid			argtypes[1] = {TEXTOID};
-			Datum		values[1];
+			Oid			argtypes[2] = {TEXTOID, TEXTOID};
+			Datum		values[2];
+			char		nulls[2] = {' ', after == NULL ? 'n' : ' '};
+			char	   *value;
 
 			values[0] = CStringGetTextDatum(learning_job_names[job]);
+			values[1] = after == NULL ? (Datum) 0 : CStringGetTextDatum(after);
 			SPI_connect();
-			if (SPI_execute_with_args("SELECT learning.execute_job($1, 'scheduler')",
-									  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "learning.execute_job did not return a row");
+			if (SPI_execute_with_args(sql, 2, argtypes, values, nulls, false, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "a learning job statement did not return a row");
+			value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			if (value != NULL)
+				*next = MemoryContextStrdup(cxt, value);
 			SPI_finish();
 		}
 		PopActiveSnapshot();
@@ -309,15 +313,60 @@ scheduler_run_job(int job)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
+		*edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		ok = false;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
+	return ok;
+}
 
-	if (edata != NULL)
-		scheduler_record_failure(job, started, edata);
+/*
+ * scheduler_run_job runs one job, batch after batch, each batch (at most
+ * learning.job_batch_tenants tenants) in a transaction of its own, so that
+ * the locks and memory of a transaction stay bounded whatever the number of
+ * tenants.  A failing batch is logged and recorded, and the job goes on with
+ * the batch after it.  Returns false when the extension is gone (the
+ * scheduler then exits); a failure never ends the worker.
+ */
+static bool
+scheduler_run_job(int job)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz started = GetCurrentTimestamp();
+	bool		present = true;
+	char	   *after = NULL;
+	char		activity[64];
+
+	snprintf(activity, sizeof(activity), "learning job %s", learning_job_names[job]);
+	pgstat_report_activity(STATE_RUNNING, activity);
+	for (;;)
+	{
+		TimestampTz batch_started = GetCurrentTimestamp();
+		ErrorData  *edata = NULL;
+		char	   *next = NULL;
+
+		if (!scheduler_batch("SELECT r->>'next_after' FROM learning.execute_job($1, 'scheduler', $2) r",
+							 job, after, &next, &present, &edata, cxt))
+		{
+			scheduler_record_failure(job, batch_started, edata);
+			/* skip the failed batch: where would the next one start? */
+			edata = NULL;
+			if (!scheduler_batch("SELECT CASE WHEN b.more THEN b.last_tenant END "
+								 "  FROM learning.job_batch($1, coalesce($2, ''), learning.job_batch_tenants()) b",
+								 job, after, &next, &present, &edata, cxt))
+			{
+				scheduler_record_failure(job, batch_started, edata);
+				next = NULL;
+			}
+		}
+		if (!present || next == NULL)
+			break;
+		after = next;
+		CHECK_FOR_INTERRUPTS();
+	}
 	last_started[job] = started;
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return present;

@@ -36,3 +36,28 @@ UPDATE learning.job_runs SET started_at = now() - interval '30 days', finished_a
  WHERE job_name = 'immediate_signals';
 SELECT (learning.run_job('immediate_signals'))->'items';
 SELECT job_name, count(*) FROM learning.job_runs GROUP BY 1 ORDER BY 1;
+
+-- Jobs in batches of learning.job_batch_tenants tenants: run_job runs every
+-- batch in the caller's transaction, one job_runs row each, with the same
+-- effect as one batch.
+SELECT learning.run_job('expire_overdue')->>'status' AS earlier_work_done;
+SET learning.job_batch_tenants = 2;
+SELECT count(learning.record_outcome('batch-' || t, 'c' || i, 'send_email', 0.5, 'email_engagement',
+                                     created_at => now() - interval '3 days')) AS recorded
+  FROM generate_series(1, 5) t, generate_series(1, 3) i;
+SELECT count(*) AS overdue FROM learning.outcome_records
+ WHERE tenant_id LIKE 'batch-%' AND status = 'pending' AND window_expires_at < now();
+-- a batch is bounded: the first two tenants after a cursor that have pending outcomes
+SELECT last_tenant, more FROM learning.job_batch('expire_overdue', 'batch-', 2);
+DELETE FROM learning.job_runs;
+-- (other tenants of earlier tests have pending outcomes too: the batches walk them as well)
+SELECT r->>'status' AS status, r->>'items' AS items, (r->>'batches')::int >= 3 AS several_batches,
+       r ? 'next_after' AS has_cursor
+  FROM learning.run_job('expire_overdue') r;
+SELECT count(*) >= 3 AS batch_rows, sum(items) AS items FROM learning.job_runs WHERE job_name = 'expire_overdue';
+SELECT tenant_id, count(*) FILTER (WHERE status = 'expired') AS expired, count(*) AS outcomes
+  FROM learning.outcome_records WHERE tenant_id LIKE 'batch-%' GROUP BY 1 ORDER BY 1;
+-- one job_completed event per tenant changed
+SELECT count(*) AS job_events FROM learning.events WHERE tenant_id LIKE 'batch-%' AND event_type = 'job_completed';
+SELECT learning.execute_job('expire_overdue', 'run_job', NULL, 0);
+RESET learning.job_batch_tenants;

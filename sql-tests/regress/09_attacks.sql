@@ -91,9 +91,9 @@ SELECT f, err(sql) FROM (VALUES
     ('relay_maintain', $$SELECT learning.relay_maintain('1s', false)$$),
     ('relay_wake', $$SELECT learning.relay_wake()$$),
     ('prune_events', $$SELECT learning.prune_events()$$),
-    ('expire_overdue', $$SELECT * FROM learning.expire_overdue()$$),
-    ('apply_signals', $$SELECT * FROM learning.apply_signals('immediate_signals')$$),
-    ('calibration_check', $$SELECT * FROM learning.calibration_check()$$)) v(f, sql)
+    ('expire_overdue', $$SELECT * FROM learning.expire_overdue('', 'zzz')$$),
+    ('apply_signals', $$SELECT * FROM learning.apply_signals('immediate_signals', '', 'zzz')$$),
+    ('calibration_check', $$SELECT * FROM learning.calibration_check('', 'zzz')$$)) v(f, sql)
  ORDER BY f;
 -- the counters and job history are the extension's alone
 SELECT t, err(format('INSERT INTO learning.%I SELECT * FROM learning.%I LIMIT 1', t, t)) AS insert_,

@@ -110,6 +110,9 @@ COMMENT ON TABLE learning.signals IS 'Signals of what really happened; applied t
 -- work); expire_overdue looks up the signals of each outcome whose window ended.
 CREATE INDEX signals_unapplied_type_idx
     ON learning.signals (signal_type, ingested_at) WHERE applied_at IS NULL;
+-- The signal jobs' batches walk the tenants that have unapplied signals.
+CREATE INDEX signals_unapplied_tenant_idx
+    ON learning.signals (tenant_id) WHERE applied_at IS NULL;
 CREATE INDEX signals_conversation_idx
     ON learning.signals (tenant_id, conversation_state_id, occurred_at);
 

@@ -23,7 +23,7 @@ COMMENT ON FUNCTION learning.job_signal_types(text) IS 'The signal types a signa
 -- created at or before the signal, signal inside the window).  When several
 -- signals match one outcome the earliest that resolves it decides.  Returns
 -- the outcomes resolved per tenant.
-CREATE FUNCTION learning.apply_signals(job_name text)
+CREATE FUNCTION learning.apply_signals(job_name text, after_tenant text, last_tenant text)
     RETURNS TABLE (tenant_id text, items bigint) LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -34,6 +34,7 @@ BEGIN
         SELECT s.tenant_id, s.id, s.conversation_state_id, s.signal_type, s.occurred_at, s.detail, s.ingested_at
           FROM learning.signals s
          WHERE s.applied_at IS NULL AND s.signal_type = ANY (types)
+           AND s.tenant_id > after_tenant AND s.tenant_id <= last_tenant
            FOR UPDATE SKIP LOCKED
     ), decided AS (
         SELECT DISTINCT ON (o.tenant_id, o.id)
@@ -72,8 +73,8 @@ BEGIN
     -- (marked runs whether or not it is read: data-modifying CTEs always complete)
     SELECT r.tenant_id, count(*)::bigint FROM resolved r GROUP BY r.tenant_id;
 END $$;
-COMMENT ON FUNCTION learning.apply_signals(text) IS
-    'Applies the unapplied signals of a signal job to the pending outcomes they resolve; returns outcomes resolved per tenant';
+COMMENT ON FUNCTION learning.apply_signals(text, text, text) IS
+    'Applies the unapplied signals of a signal job of the tenants in (after_tenant, last_tenant] to the pending outcomes they resolve; returns outcomes resolved per tenant';
 
 -- expire_overdue: pending outcomes whose window has ended become expired
 -- (counted as 0 in calibration), unless a signal that occurred inside their
@@ -82,7 +83,7 @@ COMMENT ON FUNCTION learning.apply_signals(text) IS
 -- was applied before the outcome was visible (a backfilled outcome, or one
 -- committed while the signal job ran) resolves it here, the earliest first.
 -- Reads only pending outcomes whose window has ended and their signals.
-CREATE FUNCTION learning.expire_overdue()
+CREATE FUNCTION learning.expire_overdue(after_tenant text, last_tenant text)
     RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp AS $$
     WITH overdue AS (
@@ -90,6 +91,7 @@ CREATE FUNCTION learning.expire_overdue()
                o.window_expires_at, o.metadata
           FROM learning.outcome_records o
          WHERE o.status = 'pending' AND o.window_expires_at < pg_catalog.now()
+           AND o.tenant_id > after_tenant AND o.tenant_id <= last_tenant
            FOR UPDATE OF o SKIP LOCKED
     ), waiting AS (
         -- an unapplied in-window signal: its job decides
@@ -128,24 +130,81 @@ CREATE FUNCTION learning.expire_overdue()
     )
     SELECT c.tenant_id, count(*)::bigint FROM changed c GROUP BY c.tenant_id
 $$;
-COMMENT ON FUNCTION learning.expire_overdue() IS
-    'Expires pending outcomes whose window has ended, unless an in-window signal resolves them (an unapplied one through its job); returns outcomes changed per tenant';
+COMMENT ON FUNCTION learning.expire_overdue(text, text) IS
+    'Expires pending outcomes of the tenants in (after_tenant, last_tenant] whose window has ended, unless an in-window signal resolves them (an unapplied one through its job); returns outcomes changed per tenant';
 
 -- calibration_check: check_and_adjust for every (tenant, action type) with data.
-CREATE FUNCTION learning.calibration_check()
+CREATE FUNCTION learning.calibration_check(after_tenant text, last_tenant text)
     RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp AS $$
     SELECT t.tenant_id, count(a.adj)::bigint
-      FROM (SELECT DISTINCT b.tenant_id, b.action_type FROM learning.calibration_bins b) t
+      FROM (SELECT DISTINCT b.tenant_id, b.action_type FROM learning.calibration_bins b
+             WHERE b.tenant_id > after_tenant AND b.tenant_id <= last_tenant) t
      CROSS JOIN LATERAL (SELECT learning.check_and_adjust(t.tenant_id, t.action_type) AS adj) a
      GROUP BY t.tenant_id
     HAVING count(a.adj) > 0
 $$;
-COMMENT ON FUNCTION learning.calibration_check() IS
-    'Runs check_and_adjust for every (tenant, action type) that has calibration data; returns adjustments per tenant';
+COMMENT ON FUNCTION learning.calibration_check(text, text) IS
+    'Runs check_and_adjust for every (tenant, action type) with calibration data of the tenants in (after_tenant, last_tenant]; returns adjustments per tenant';
 
--- execute_job runs one job in the current transaction and records it.
-CREATE FUNCTION learning.execute_job(job_name text, run_by text) RETURNS jsonb
+-- job_batch: the tenants of a job's next batch are those after after_tenant,
+-- in order, up to max_tenants of them that may have work for the job (found
+-- by one index probe each: a loose index scan).  last_tenant is the last of
+-- them (NULL when none); more tells whether more may follow.
+CREATE FUNCTION learning.job_batch(job_name text, after_tenant text, max_tenants integer,
+                                   OUT last_tenant text, OUT more boolean)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found_tenants integer;
+BEGIN
+    IF job_name = 'expire_overdue' THEN
+        WITH RECURSIVE t(tenant_id, n) AS (
+            SELECT (SELECT min(o.tenant_id) FROM learning.outcome_records o
+                     WHERE o.status = 'pending' AND o.tenant_id > after_tenant), 1
+            UNION ALL
+            SELECT (SELECT min(o.tenant_id) FROM learning.outcome_records o
+                     WHERE o.status = 'pending' AND o.tenant_id > t.tenant_id), t.n + 1
+              FROM t WHERE t.tenant_id IS NOT NULL AND t.n < max_tenants)
+        SELECT max(t.tenant_id), count(t.tenant_id) INTO last_tenant, found_tenants FROM t;
+    ELSIF job_name = 'calibration_check' THEN
+        WITH RECURSIVE t(tenant_id, n) AS (
+            SELECT (SELECT min(b.tenant_id) FROM learning.calibration_bins b WHERE b.tenant_id > after_tenant), 1
+            UNION ALL
+            SELECT (SELECT min(b.tenant_id) FROM learning.calibration_bins b WHERE b.tenant_id > t.tenant_id), t.n + 1
+              FROM t WHERE t.tenant_id IS NOT NULL AND t.n < max_tenants)
+        SELECT max(t.tenant_id), count(t.tenant_id) INTO last_tenant, found_tenants FROM t;
+    ELSE
+        WITH RECURSIVE t(tenant_id, n) AS (
+            SELECT (SELECT min(s.tenant_id) FROM learning.signals s
+                     WHERE s.applied_at IS NULL AND s.tenant_id > after_tenant), 1
+            UNION ALL
+            SELECT (SELECT min(s.tenant_id) FROM learning.signals s
+                     WHERE s.applied_at IS NULL AND s.tenant_id > t.tenant_id), t.n + 1
+              FROM t WHERE t.tenant_id IS NOT NULL AND t.n < max_tenants)
+        SELECT max(t.tenant_id), count(t.tenant_id) INTO last_tenant, found_tenants FROM t;
+    END IF;
+    more := found_tenants >= max_tenants;
+END $$;
+COMMENT ON FUNCTION learning.job_batch(text, text, integer) IS
+    'The last tenant of a job''s next batch (at most max_tenants tenants after after_tenant that may have work), and whether more may follow';
+
+-- learning.job_batch_tenants (a setting, read through this function so that
+-- SQL and the scheduler share one default) bounds the tenants of a batch.
+CREATE FUNCTION learning.job_batch_tenants() RETURNS integer
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_job_batch_tenants_sql';
+COMMENT ON FUNCTION learning.job_batch_tenants() IS
+    'The setting learning.job_batch_tenants: at most this many tenants per job batch, each batch its own transaction in the scheduler (default 1000)';
+
+-- execute_job runs one batch of a job in the current transaction and records
+-- it: the tenants after after_tenant, up to max_tenants of them (NULL: the
+-- setting learning.job_batch_tenants).  Its result's next_after is where the
+-- next batch starts, NULL when the job is done.  Each batch is one job_runs
+-- row; the scheduler runs each in a transaction of its own, so a failing
+-- batch is recorded and the next ones go on, and the locks and memory of a
+-- transaction stay bounded however many tenants there are.
+CREATE FUNCTION learning.execute_job(job_name text, run_by text, after_tenant text DEFAULT NULL,
+                                     max_tenants integer DEFAULT NULL) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -155,6 +214,8 @@ DECLARE
     counts bigint[];
     total bigint;
     run_id bigint;
+    lo text := coalesce(after_tenant, '');
+    batch record;
 BEGIN
     PERFORM learning.check_required('job_name', job_name IS NULL);
     IF job_name NOT IN ('immediate_signals', 'engagement_signals', 'deal_progression',
@@ -163,16 +224,24 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Jobs: calibration_check, deal_progression, engagement_signals, expire_overdue, immediate_signals.';
     END IF;
+    max_tenants := coalesce(max_tenants, learning.job_batch_tenants());
+    IF max_tenants < 1 THEN
+        RAISE EXCEPTION 'max_tenants must be at least 1, got %', max_tenants USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
 
-    IF job_name = 'expire_overdue' THEN
+    batch := learning.job_batch(job_name, lo, max_tenants);
+    IF batch.last_tenant IS NULL THEN
+        tenants := '{}';
+        counts := '{}';
+    ELSIF job_name = 'expire_overdue' THEN
         SELECT coalesce(array_agg(t.tenant_id), '{}'), coalesce(array_agg(t.items), '{}')
-          INTO tenants, counts FROM learning.expire_overdue() t;
+          INTO tenants, counts FROM learning.expire_overdue(lo, batch.last_tenant) t;
     ELSIF job_name = 'calibration_check' THEN
         SELECT coalesce(array_agg(t.tenant_id), '{}'), coalesce(array_agg(t.items), '{}')
-          INTO tenants, counts FROM learning.calibration_check() t;
+          INTO tenants, counts FROM learning.calibration_check(lo, batch.last_tenant) t;
     ELSE
         SELECT coalesce(array_agg(t.tenant_id), '{}'), coalesce(array_agg(t.items), '{}')
-          INTO tenants, counts FROM learning.apply_signals(job_name) t;
+          INTO tenants, counts FROM learning.apply_signals(job_name, lo, batch.last_tenant) t;
     END IF;
     SELECT coalesce(sum(c), 0) INTO total FROM unnest(counts) c;
     finished := pg_catalog.clock_timestamp();
@@ -181,30 +250,51 @@ BEGIN
     VALUES (execute_job.job_name, started, finished, 'succeeded', total, execute_job.run_by)
     RETURNING id INTO run_id;
 
-    -- every tenant the run changed hears of it
+    -- every tenant the batch changed hears of it (the outbox writes the event at commit)
     PERFORM learning.emit_event(t.tenant_id, 'job_completed',
                                 pg_catalog.jsonb_build_object('job', job_name, 'run_id', run_id, 'items', t.items))
        FROM unnest(tenants, counts) AS t(tenant_id, items);
 
-    PERFORM learning.prune_job_runs();
-    PERFORM learning.prune_events();
+    -- the history and the outbox are pruned once per run, by its first batch
+    IF after_tenant IS NULL THEN
+        PERFORM learning.prune_job_runs();
+        PERFORM learning.prune_events();
+    END IF;
 
     RETURN pg_catalog.jsonb_build_object('job', job_name, 'run_id', run_id, 'status', 'succeeded',
-                                         'items', total, 'started_at', started, 'finished_at', finished);
+                                         'items', total, 'started_at', started, 'finished_at', finished,
+                                         'next_after', CASE WHEN batch.more THEN batch.last_tenant END);
 END $$;
-COMMENT ON FUNCTION learning.execute_job(text, text) IS
-    'Runs a job in the current transaction, records its learning.job_runs row and announces it to the tenants it changed';
+COMMENT ON FUNCTION learning.execute_job(text, text, text, integer) IS
+    'Runs one batch of a job (the tenants after after_tenant, at most max_tenants) in the current transaction, records its learning.job_runs row and announces it to the tenants it changed; next_after in the result is where the next batch starts (NULL: done)';
 
 -- SECURITY DEFINER: a job runs as the extension's owner, as when the scheduler
 -- runs it (it announces its work through the outbox, which only the extension
--- writes); the caller chooses only which of the five jobs runs now.
+-- writes); the caller chooses only which of the five jobs runs now.  All its
+-- batches run in the caller's transaction.
 CREATE FUNCTION learning.run_job(job_name text) RETURNS jsonb
-    LANGUAGE sql VOLATILE SECURITY DEFINER
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp AS $$
-    SELECT learning.execute_job(job_name, 'run_job')
-$$;
+DECLARE
+    r jsonb;
+    first jsonb;
+    total bigint := 0;
+    batches integer := 0;
+    after text;
+BEGIN
+    LOOP
+        r := learning.execute_job(job_name, 'run_job', after);
+        first := coalesce(first, r);
+        total := total + (r->>'items')::bigint;
+        batches := batches + 1;
+        after := r->>'next_after';
+        EXIT WHEN after IS NULL;
+    END LOOP;
+    RETURN (r - 'next_after') || pg_catalog.jsonb_build_object('items', total, 'batches', batches,
+                                                               'started_at', first->'started_at');
+END $$;
 COMMENT ON FUNCTION learning.run_job(text) IS
-    'Runs one of the five jobs now, in the caller''s transaction, with the same effects and job_runs record as a scheduled run';
+    'Runs one of the five jobs now, in the caller''s transaction and as the extension''s owner, with the same effects and job_runs rows (one per batch) as a scheduled run; returns the last batch''s run with the total items and the number of batches';
 
 -- record_failed_job writes the job_runs row of a run that failed (the
 -- scheduler calls it in a fresh transaction after rolling the run back).
