@@ -52,10 +52,12 @@ tap_is "$(q $P wa "SELECT count(*) FILTER (WHERE scheduler = 'running' AND runs 
 
 # --- a failing job is recorded; the other four keep succeeding -----------
 pid_a=$(worker_pid $P wa scheduler)
-q $P wa "ALTER FUNCTION learning.expire_overdue() RENAME TO expire_overdue_away"
+# (a pending outcome: the job's batch then calls the function)
+q $P wa "SELECT learning.record_outcome('acme', 'fail-c', 'send_email', 0.5, 'email_engagement')" >/dev/null
+q $P wa "ALTER FUNCTION learning.expire_overdue(text, text) RENAME TO expire_overdue_away"
 fail0=$(q $P wa "SELECT now()")
 wait_for $P wa "SELECT count(*) >= 2 FROM learning.job_runs WHERE job_name = 'expire_overdue' AND status = 'failed'
-                AND started_at > '$fail0' AND message LIKE '%learning.expire_overdue() does not exist%'" 10
+                AND started_at > '$fail0' AND message LIKE '%learning.expire_overdue(%) does not exist%'" 10
 tap_ok $? "the failing job records failed runs with the error message"
 sleep 1.2
 tap_is "$(q $P wa "SELECT count(DISTINCT job_name) FROM learning.job_runs WHERE status = 'succeeded'
@@ -66,7 +68,7 @@ tap_is "$(q $P wa "SELECT last_status = 'failed' AND failures > 0 FROM learning.
     "job_status shows the failures"
 grep -q 'learning job expire_overdue failed in database "wa"' "$LOG"
 tap_ok $? "the failure is in the server log"
-q $P wa "ALTER FUNCTION learning.expire_overdue_away() RENAME TO expire_overdue"
+q $P wa "ALTER FUNCTION learning.expire_overdue_away(text, text) RENAME TO expire_overdue"
 fixed=$(q $P wa "SELECT now()")
 wait_for $P wa "SELECT count(*) > 0 FROM learning.job_runs WHERE job_name = 'expire_overdue' AND status = 'succeeded' AND started_at > '$fixed'" 10
 tap_ok $? "the job succeeds again once the cause is gone"
