@@ -422,7 +422,7 @@ END $private$;
 -- checks the functions make, so that rows written without the functions
 -- (learning_app may write them) never stop a job.  A tenant's time zone must
 -- have a region: a bare name such as EST can be read as an abbreviation.
--- The built-in outcome types and their windows (SPEC section 2).
+-- The built-in outcome types and their windows.
 -- A SQL-standard body: its operators are bound when it is created, never
 -- looked up on a caller's search_path, and it is still inlined.
 CREATE OR REPLACE FUNCTION learning.builtin_outcome_window(outcome_type text) RETURNS interval
@@ -505,7 +505,7 @@ BEGIN ATOMIC
     ) r WHERE r.status IS NOT NULL;
 END;
 COMMENT ON FUNCTION learning.signal_rule(text, jsonb, jsonb) IS
-    'The status and score a signal gives a pending outcome of its type (SPEC signal table); no row when it leaves the outcome pending';
+    'The status and score a signal gives a pending outcome of its type (the rules of the signal table in the README); no row when it leaves the outcome pending';
 
 -- The tenant's time zone (UTC unless set).
 CREATE OR REPLACE FUNCTION learning.tenant_time_zone(tenant_id text) RETURNS text

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * events.c
- *		The outbox of SPEC section 5: events collected in transaction memory,
+ *		The outbox: events collected in transaction memory,
  *		written to learning.events at commit, and exactly one NOTIFY per
  *		tenant per committed transaction on channel "learning:<tenant_id>".
  *

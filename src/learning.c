@@ -130,7 +130,7 @@ _PG_init(void)
 							60, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-	/* The event relay (SPEC section 7); only the relay worker reads these. */
+	/* The event relay; only the relay worker reads these. */
 	DefineCustomIntVariable("learning.webhook_timeout",
 							"Total time one webhook or SSE POST may take.",
 							NULL, &learning_webhook_timeout, 5000, 100, 600000,

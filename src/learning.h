@@ -21,7 +21,7 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
-/* Vocabulary limits of SPEC section 2. */
+/* Vocabulary limits: tenant ids and action types. */
 #define LEARNING_TENANT_MAXLEN		48
 #define LEARNING_ACTION_MAXLEN		50
 #define LEARNING_NBINS				10

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""notify_client.py: a real LISTEN client for the live updates of SPEC section 5.
+"""notify_client.py: a real LISTEN client for the live updates (README, "Live updates").
 
 Usage: notify_client.py HOST PORT DBNAME
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# notify_listen.sh: LISTEN/NOTIFY and the outbox (SPEC section 5) with a real
+# notify_listen.sh: LISTEN/NOTIFY and the outbox with a real
 # LISTEN client (sql-tests/scenarios/notify_client.py, Debian's
 # python3-psycopg2) against its own cluster.  Prints TAP lines.
 set -u

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # relay_crash.sh: at-least-once delivery across a terminated relay worker and
-# a crashed server (SPEC section 7).  A slow receiver (0.2 s per request) keeps
+# a crashed server.  A slow receiver (0.2 s per request) keeps
 # deliveries in flight; the relay is terminated (pg_terminate_backend) while
 # some are, then the whole server stops with "pg_ctl stop -m immediate" while
 # others are.  After the restarts every event is delivered, and a repeat

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# relay_sse.sh: the live SSE feed through real nginx + nchan (SPEC section 7,
-# api/nginx-nchan.conf, api/SSE.md).  nginx runs unprivileged with its own
+# relay_sse.sh: the live SSE feed through real nginx + nchan
+# (api/nginx-nchan.conf, api/SSE.md).  nginx runs unprivileged with its own
 # prefix on two loopback ports; the relay publishes every event of a tenant to
 # that tenant's unguessable channel; curl subscribes like a browser's
 # EventSource.  An event reaches its tenant's subscriber within 2 seconds of

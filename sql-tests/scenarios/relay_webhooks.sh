@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # relay_webhooks.sh: the relay worker against real HTTP receivers on loopback
-# (SPEC section 7).  Receivers (relay_receiver.py) that verify the signature,
+#.  Receivers (relay_receiver.py) that verify the signature,
 # answer 500 twice then 200, hang past the timeout, are not there (connection
 # refused), send a huge body, redirect; a webhook of another tenant and one with
 # a wrong secret.  Also: schemes other than http(s) are refused at creation,

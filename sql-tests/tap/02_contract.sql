@@ -1,4 +1,4 @@
--- The contract of SPEC sections 1-3 and 6: names, signatures, return types,
+-- The contract of the SQL API and the jobs: names, signatures, return types,
 -- tables and columns that users, tests and other teams rely on.
 BEGIN;
 SELECT plan(45);

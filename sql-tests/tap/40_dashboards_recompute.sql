@@ -141,7 +141,7 @@ CREATE FUNCTION pg_temp.expected_manager(t text, d int) RETURNS jsonb LANGUAGE s
         'escalation_rate', (SELECT pg_temp.rate(count(*) FILTER (WHERE outcome_type = 'escalation_result'), count(*)) FROM o),
         'feedback_health', jsonb_build_object(
             'submission_rate', pg_temp.rate((SELECT count(*) FROM f), (SELECT count(*) FROM o WHERE status <> 'pending')),
-            -- SPEC: % of the period's conversations (those with an outcome in it) with feedback in it
+            -- the contract: % of the period's conversations (those with an outcome in it) with feedback in it
             'coverage_percent', pg_temp.rate(100 * (SELECT count(DISTINCT o.conversation_state_id) FROM o WHERE EXISTS (
                                     SELECT 1 FROM f WHERE f.conversation_state_id = o.conversation_state_id)),
                                     (SELECT count(DISTINCT conversation_state_id) FROM o), 2),

@@ -1,8 +1,8 @@
 ------------------------------------------------------------------------------
--- Section: outcomes (SPEC section 3, Outcomes)
+-- Section: outcomes
 ------------------------------------------------------------------------------
 
--- The built-in outcome types and their windows (SPEC section 2).
+-- The built-in outcome types and their windows.
 -- A SQL-standard body: its operators are bound when it is created, never
 -- looked up on a caller's search_path, and it is still inlined.
 CREATE FUNCTION learning.builtin_outcome_window(outcome_type text) RETURNS interval

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: signals (SPEC section 3, Signals)
+-- Section: signals
 --
 -- ingest_signal only stores; the signal jobs (section "jobs") apply signals
 -- to pending outcomes.  signal_rule() is the one place that knows which
@@ -75,7 +75,7 @@ BEGIN ATOMIC
     ) r WHERE r.status IS NOT NULL;
 END;
 COMMENT ON FUNCTION learning.signal_rule(text, jsonb, jsonb) IS
-    'The status and score a signal gives a pending outcome of its type (SPEC signal table); no row when it leaves the outcome pending';
+    'The status and score a signal gives a pending outcome of its type (the rules of the signal table in the README); no row when it leaves the outcome pending';
 
 CREATE FUNCTION learning.ingest_signal(
     tenant_id text,

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: feedback (SPEC section 3, Feedback)
+-- Section: feedback
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION learning.submit_feedback(
@@ -24,7 +24,7 @@ BEGIN
     PERFORM learning.check_tenant_id(tenant_id);
     PERFORM learning.check_text('conversation_state_id', conversation_state_id);
     PERFORM learning.check_required('target_type', target_type IS NULL);
-    -- validation order and messages of the seed system
+    -- validation order and messages as in the first release
     IF target_type NOT IN ('message', 'decision', 'conversation') THEN
         RAISE EXCEPTION 'Invalid target_type ''%''. Must be one of: conversation, decision, message', target_type
             USING ERRCODE = 'invalid_parameter_value';

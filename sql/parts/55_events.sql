@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: events (SPEC section 5): the outbox
+-- Section: events: the outbox
 ------------------------------------------------------------------------------
 
 CREATE TABLE learning.events (

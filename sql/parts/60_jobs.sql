@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: jobs (SPEC section 6): what each of the five jobs does
+-- Section: jobs: what each of the five jobs does
 --
 -- learning.run_job(job_name) runs one now, in the caller's transaction; the
 -- schedulers (src/scheduler.c) call the same function, each run in its own

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: job status (SPEC section 6): what the schedulers do
+-- Section: job status: what the schedulers do
 --
 -- learning.job_schedule() (src/scheduler.c) gives what only the server
 -- process knows: the intervals in force, learning.enabled, and whether the

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: dashboards and coaching (SPEC section 3) over incremental rollups
+-- Section: dashboards and coaching over incremental rollups
 --
 -- Rollups.  Every write that changes a dashboard number adds its delta to
 -- rollup rows in the same transaction (src/rollups.c on top of the keyed

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: HTTP API for PostgREST (SPEC section 4; api/README.md)
+-- Section: HTTP API for PostgREST (api/README.md)
 --
 -- Schema learning_api is what PostgREST serves (db-schemas = learning_api).
 -- Every request runs as one of the roles below, impersonated by an

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Section: the event relay (SPEC section 7): webhooks and the SSE feed
+-- Section: the event relay: webhooks and the SSE feed
 --
 -- Every outbox event (learning.events) that a webhook or the SSE feed wants
 -- becomes one row of learning.relay_queue, written with the events at commit
