@@ -296,8 +296,9 @@ CREATE POLICY sse_channels_sql_api ON learning.sse_channels FOR ALL TO learning_
 
 -- Enqueueing: in the transaction that inserts the events ------------------------
 
--- SECURITY DEFINER: events are inserted by API roles (learning_definer) and
--- learning_app members too, who may not read webhooks nor write the queue.
+-- The queue rows are written at commit by the outbox writer (as the bootstrap
+-- superuser, src/events.c), which also wakes the relay in C; this SQL form is
+-- for the extension's owner only.
 CREATE FUNCTION learning.relay_wake() RETURNS void
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_relay_wake_sql';
 COMMENT ON FUNCTION learning.relay_wake() IS
