@@ -12,30 +12,10 @@
 -- through their functions, private networks refused.
 -- ======================================================================
 
--- Input checks at the function boundary: times within the years 1 to 9999,
--- bounded numbers, windows positive on every date, bounded signal_source.
--- Trigger functions refuse tables other than the extension's own; the time
--- zone trigger and run_job run as the extension's owner (the counters, the
--- outbox and the job history are written only by the extension).
--- check_finite_time raises 22008 unless value is a finite timestamp.
+-- check_finite_time raises 22008 unless value is a finite timestamp in the
+-- years 1 to 9999 (C: the tables' checks call it for every row).
 CREATE OR REPLACE FUNCTION learning.check_finite_time(field text, value timestamptz) RETURNS timestamptz
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF value IS NULL THEN
-        RAISE EXCEPTION '% must not be null', field USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT pg_catalog.isfinite(value) THEN
-        RAISE EXCEPTION '% must be a finite time, got %', field, value USING ERRCODE = 'datetime_field_overflow';
-    END IF;
-    -- a day short of each end, so that the local day is in the years 1 to 9999 in
-    -- every time zone (4-digit ISO dates in JSON), and any window still ends in range
-    IF value < '0001-01-02 00:00:00+00' OR value >= '9999-12-31 00:00:00+00' THEN
-        RAISE EXCEPTION '% must be between the years 1 and 9999, got %', field, value
-            USING ERRCODE = 'datetime_field_overflow';
-    END IF;
-    RETURN value;
-END $$;
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_finite_time_sql';
 COMMENT ON FUNCTION learning.check_finite_time(text, timestamptz) IS
     'Returns value, or raises 22004 when NULL and 22008 when infinite or outside the years 1 to 9999';
 
@@ -524,22 +504,10 @@ RETURN CASE job_name
 END;
 COMMENT ON FUNCTION learning.job_signal_types(text) IS 'The signal types a signal job applies';
 
--- check_json_object raises 22023 unless value is a JSON object.
+-- check_json_object raises 22023 unless value is a JSON object, 22001 when
+-- it is over 65536 bytes (C: the tables' checks call it for every row).
 CREATE OR REPLACE FUNCTION learning.check_json_object(field text, value jsonb) RETURNS jsonb
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF value IS NULL OR pg_catalog.jsonb_typeof(value) <> 'object' THEN
-        RAISE EXCEPTION '% must be a JSON object, got %', field, coalesce(pg_catalog.jsonb_typeof(value), 'null')
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{}'' for no ' || field || '.';
-    END IF;
-    -- a bound, so that what the jobs add to it (deal stages) always fits
-    IF pg_catalog.pg_column_size(value) > 65536 THEN
-        RAISE EXCEPTION '% must be at most 65536 bytes, got %', field, pg_catalog.pg_column_size(value)
-            USING ERRCODE = 'string_data_right_truncation';
-    END IF;
-    RETURN value;
-END $$;
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_json_object_sql';
 COMMENT ON FUNCTION learning.check_json_object(text, jsonb) IS
     'Returns value, or raises 22023 unless it is a JSON object, 22001 when over 65536 bytes';
 

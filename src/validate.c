@@ -19,10 +19,12 @@
 
 #include <math.h>
 
+#include "access/detoast.h"
 #include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #include "learning.h"
@@ -33,6 +35,11 @@ PG_FUNCTION_INFO_V1(learning_check_confidence_sql);
 PG_FUNCTION_INFO_V1(learning_check_text_sql);
 PG_FUNCTION_INFO_V1(learning_check_range_sql);
 PG_FUNCTION_INFO_V1(learning_check_window_sql);
+PG_FUNCTION_INFO_V1(learning_check_finite_time_sql);
+PG_FUNCTION_INFO_V1(learning_check_json_object_sql);
+
+/* Largest metadata or signal detail: what the jobs add to it (deal stages) always fits. */
+#define LEARNING_JSON_MAX_BYTES		65536
 
 /*
  * Longest outcome window.  created_at is at most 9999-12-31 (check_finite_time),
@@ -232,4 +239,74 @@ learning_check_window_sql(PG_FUNCTION_ARGS)
 				 errmsg("%s must be at most %d days, got \"%s\"", field, LEARNING_WINDOW_MAX_DAYS,
 						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(w))))));
 	PG_RETURN_INTERVAL_P(w);
+}
+
+/*
+ * SQL: learning.check_finite_time(field text, value timestamptz) RETURNS
+ * timestamptz -- 22004 when NULL, 22008 when infinite or outside the years 1
+ * to 9999.  The bounds are a day short of each end, so that the local day is
+ * in the years 1 to 9999 in every time zone (4-digit ISO dates in JSON), and
+ * any window (at most LEARNING_WINDOW_MAX_DAYS) still ends in range.  In C
+ * because the tables' checks call it for every row written.
+ */
+Datum
+learning_check_finite_time_sql(PG_FUNCTION_ARGS)
+{
+	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TimestampTz t;
+	static TimestampTz lo = 0, hi = 0;
+
+	reject_null(fcinfo, 1, field);
+	t = PG_GETARG_TIMESTAMPTZ(1);
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+				 errmsg("%s must be a finite time, got %s", field,
+						DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(t))))));
+	if (lo == 0)
+	{
+		lo = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum("0001-01-02 00:00:00+00"),
+													 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		hi = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum("9999-12-31 00:00:00+00"),
+													 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	}
+	if (t < lo || t >= hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+				 errmsg("%s must be between the years 1 and 9999, got %s", field,
+						DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(t))))));
+	PG_RETURN_TIMESTAMPTZ(t);
+}
+
+/*
+ * SQL: learning.check_json_object(field text, value jsonb) RETURNS jsonb --
+ * 22023 unless a JSON object, 22001 when over LEARNING_JSON_MAX_BYTES (its
+ * stored size, as pg_column_size reports it).  In C because the tables'
+ * checks call it for every row written.
+ */
+Datum
+learning_check_json_object_sql(PG_FUNCTION_ARGS)
+{
+	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *jb;
+	size_t		size;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object, got null", field),
+				 errhint("Pass '{}' for no %s.", field)));
+	size = toast_datum_size(PG_GETARG_DATUM(1));
+	jb = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object, got %s", field,
+						text_to_cstring(DatumGetTextPP(DirectFunctionCall1(jsonb_typeof, JsonbPGetDatum(jb))))),
+				 errhint("Pass '{}' for no %s.", field)));
+	if (size > LEARNING_JSON_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s must be at most %d bytes, got %zu", field, LEARNING_JSON_MAX_BYTES, size)));
+	PG_RETURN_JSONB_P(jb);
 }
