@@ -1523,7 +1523,10 @@ COMMENT ON FUNCTION learning.job_batch_tenants() IS
 CREATE FUNCTION learning.execute_job(job_name text, run_by text, after_tenant text DEFAULT NULL,
                                      max_tenants integer DEFAULT NULL) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
+    SET search_path = pg_catalog, pg_temp
+    -- a row another session keeps locked fails this batch (recorded; the
+    -- next batches go on) instead of stalling every job of the database
+    SET lock_timeout = '10s' AS $$
 DECLARE
     started timestamptz := pg_catalog.clock_timestamp();
     finished timestamptz;
