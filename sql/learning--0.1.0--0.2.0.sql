@@ -549,36 +549,15 @@ COMMENT ON FUNCTION learning.set_tenant_time_zone(text, text) IS
     'Sets the time zone of a tenant''s calendar days (a name from pg_timezone_names); 22023 for an unknown zone';
 
 
--- Rows of 0.1.0 that break the new checks are kept: the checks are then left
--- NOT VALID (new rows are checked) and a warning names the table.
+-- The new checks start NOT VALID; they are validated at the end of this script.
 ALTER TABLE learning.tenant_settings
     ADD CONSTRAINT tenant_settings_time_zone_check CHECK (learning.is_time_zone_name(time_zone)) NOT VALID;
-ALTER TABLE learning.outcome_records
-    ADD CONSTRAINT outcome_records_created_at_range CHECK (learning.check_finite_time('created_at', created_at) IS NOT NULL) NOT VALID,
-    ADD CONSTRAINT outcome_records_metadata_size CHECK (learning.check_json_object('metadata', metadata) IS NOT NULL) NOT VALID;
 ALTER TABLE learning.signals
     ADD CONSTRAINT signals_occurred_at_range CHECK (learning.check_finite_time('occurred_at', occurred_at) IS NOT NULL) NOT VALID,
     ADD CONSTRAINT signals_detail_size CHECK (learning.check_json_object('detail', detail) IS NOT NULL) NOT VALID;
 ALTER TABLE learning.feedback_entries
     ADD CONSTRAINT feedback_entries_created_at_range CHECK (learning.check_finite_time('created_at', created_at) IS NOT NULL) NOT VALID,
     ADD CONSTRAINT feedback_entries_metadata_size CHECK (learning.check_json_object('metadata', metadata) IS NOT NULL) NOT VALID;
-DO $validate$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT con.conrelid::pg_catalog.regclass AS rel, con.conname
-               FROM pg_catalog.pg_constraint con
-              WHERE con.connamespace = 'learning'::pg_catalog.regnamespace AND NOT con.convalidated
-              ORDER BY 1, 2 LOOP
-        BEGIN
-            EXECUTE pg_catalog.format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.rel, c.conname);
-        EXCEPTION WHEN check_violation OR datetime_field_overflow OR string_data_right_truncation
-                       OR invalid_parameter_value THEN
-            RAISE WARNING 'rows of % break the new check %: it stays NOT VALID (new rows are checked)', c.rel, c.conname
-                USING HINT = pg_catalog.format('Fix the rows, then ALTER TABLE %s VALIDATE CONSTRAINT %I.', c.rel, c.conname);
-        END;
-    END LOOP;
-END $validate$;
 
 -- The API functions read neither the job status (job history) nor the
 -- webhook status: views that read with their owner's rights.
@@ -1617,9 +1596,159 @@ COMMENT ON FUNCTION learning.run_job(text) IS
     'Runs one of the five jobs now, in the caller''s transaction and as the extension''s owner, with the same effects and job_runs rows (one per batch) as a scheduled run; returns the last batch''s run with the total items and the number of batches';
 
 
+-- One check for a whole outcome row (src/validate.c): PostgreSQL reads a
+-- table's check expressions anew for every statement that writes it, and the
+-- write path is one statement per call.  It replaces the column checks of
+-- 0.1.0 and adds the bounds of 0.2.0 (ids, cost, created_at, metadata size).
+-- One call checks a whole outcome row: PostgreSQL reads a table's check
+-- expressions anew for every statement that writes it, and the write path is
+-- one statement per call, so one small expression costs far less than a dozen.
+CREATE FUNCTION learning.check_outcome_row(tenant_id text, conversation_state_id text, rep_id text,
+                                           action_type text, action_id text, predicted_confidence float8,
+                                           status text, outcome_score float8, metadata jsonb, cost numeric,
+                                           created_at timestamptz) RETURNS boolean
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_outcome_row_sql';
+COMMENT ON FUNCTION learning.check_outcome_row(text, text, text, text, text, float8, text, float8, jsonb, numeric, timestamptz) IS
+    'True, or raises the error of the first rule an outcome row breaks (the checks record_outcome and resolve_outcome make): the check of learning.outcome_records';
+
+ALTER TABLE learning.outcome_records
+    DROP CONSTRAINT outcome_records_tenant_id_check,
+    DROP CONSTRAINT outcome_records_action_type_check,
+    DROP CONSTRAINT outcome_records_status_check,
+    DROP CONSTRAINT outcome_records_confidence_check,
+    DROP CONSTRAINT outcome_records_score_check,
+    DROP CONSTRAINT outcome_records_metadata_check,
+    DROP CONSTRAINT outcome_records_cost_check,
+    DROP CONSTRAINT outcome_records_created_at_check,
+    DROP CONSTRAINT outcome_records_unscored_check,
+    DROP CONSTRAINT outcome_records_escalation_trigger_check,
+    ADD CONSTRAINT outcome_records_row_check
+    CHECK (learning.check_outcome_row(tenant_id, conversation_state_id, rep_id, action_type, action_id,
+                                      predicted_confidence, status, outcome_score, metadata, cost, created_at)) NOT VALID;
+
 -- ======================================================================
 -- Housekeeping.
 -- ======================================================================
+
+-- Comments inside function bodies that named outside documents.
+CREATE OR REPLACE FUNCTION learning.submit_feedback(
+    tenant_id text,
+    conversation_state_id text,
+    target_type text,
+    target_id text,
+    source text,
+    rating integer,
+    reviewer_id text,
+    reviewer_role text DEFAULT 'rep',
+    comment text DEFAULT NULL,
+    outcome_record_id uuid DEFAULT NULL,
+    metadata jsonb DEFAULT '{}',
+    feedback_id uuid DEFAULT NULL)
+    RETURNS uuid LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_id uuid;
+    existing learning.feedback_entries;
+BEGIN
+    PERFORM learning.check_tenant_id(tenant_id);
+    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
+    PERFORM learning.check_required('target_type', target_type IS NULL);
+    -- validation order and messages as in the first release
+    IF target_type NOT IN ('message', 'decision', 'conversation') THEN
+        RAISE EXCEPTION 'Invalid target_type ''%''. Must be one of: conversation, decision, message', target_type
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM learning.check_required('source', source IS NULL);
+    IF source NOT IN ('inline', 'dashboard') THEN
+        RAISE EXCEPTION 'Invalid source ''%''. Must be one of: dashboard, inline', source
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM learning.check_required('rating', rating IS NULL);
+    IF source = 'inline' AND rating NOT BETWEEN -1 AND 1 THEN
+        RAISE EXCEPTION 'Inline rating must be between -1 and 1, got %', rating
+            USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    IF source = 'dashboard' AND rating NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'Dashboard rating must be between 1 and 5, got %', rating
+            USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    PERFORM learning.check_text('target_id', target_id);
+    PERFORM learning.check_text('reviewer_id', reviewer_id);
+    PERFORM learning.check_required('reviewer_role', reviewer_role IS NULL);
+    IF reviewer_role NOT IN ('rep', 'manager', 'executive', 'service') THEN
+        RAISE EXCEPTION 'Invalid reviewer_role ''%''. Must be one of: executive, manager, rep, service', reviewer_role
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.char_length(comment) > 1000 THEN
+        RAISE EXCEPTION 'comment must be at most 1000 characters, got %', pg_catalog.char_length(comment)
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+    PERFORM learning.check_json_object('metadata', metadata);
+    IF outcome_record_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM learning.outcome_records o
+         WHERE o.tenant_id = submit_feedback.tenant_id AND o.id = submit_feedback.outcome_record_id) THEN
+        RAISE EXCEPTION 'outcome_record_id % is not an outcome of tenant %', outcome_record_id, tenant_id
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Link feedback only to an outcome recorded for the same tenant.';
+    END IF;
+
+    INSERT INTO learning.feedback_entries AS f
+        (tenant_id, id, conversation_state_id, outcome_record_id, target_type, target_id, source,
+         rating, comment, reviewer_id, reviewer_role, metadata)
+    VALUES
+        (submit_feedback.tenant_id, coalesce(submit_feedback.feedback_id, gen_random_uuid()),
+         submit_feedback.conversation_state_id, submit_feedback.outcome_record_id,
+         submit_feedback.target_type, submit_feedback.target_id, submit_feedback.source,
+         submit_feedback.rating, submit_feedback.comment, submit_feedback.reviewer_id,
+         submit_feedback.reviewer_role, submit_feedback.metadata)
+    ON CONFLICT ON CONSTRAINT feedback_entries_pkey DO NOTHING
+    RETURNING f.id INTO new_id;
+    IF new_id IS NOT NULL THEN
+        RETURN new_id;
+    END IF;
+
+    -- a retry with a feedback_id that exists: the same content returns it, other content is a conflict
+    SELECT f.* INTO existing FROM learning.feedback_entries f
+     WHERE f.tenant_id = submit_feedback.tenant_id AND f.id = submit_feedback.feedback_id;
+    IF (existing.conversation_state_id, existing.outcome_record_id, existing.target_type, existing.target_id,
+        existing.source, existing.rating, existing.comment, existing.reviewer_id, existing.reviewer_role,
+        existing.metadata)
+       IS NOT DISTINCT FROM
+       (conversation_state_id, outcome_record_id, target_type, target_id, source, rating, comment,
+        reviewer_id, reviewer_role, metadata) THEN
+        RETURN existing.id;
+    END IF;
+    RAISE EXCEPTION 'feedback % already exists with different content', feedback_id
+        USING ERRCODE = 'unique_violation',
+              HINT = 'Retry with the same content, or submit new feedback without a feedback_id.';
+END $$;
+COMMENT ON FUNCTION learning.submit_feedback(text, text, text, text, text, integer, text, text, text, uuid, jsonb, uuid) IS
+    'Records human feedback; a retry with the same feedback_id and content returns that id, with other content it is 23505';
+
+
+-- ======================================================================
+-- The checks added NOT VALID above are validated now, table by table.  Rows
+-- of 0.1.0 that break one are kept: that check then stays NOT VALID (new rows
+-- are checked) and a warning names it.
+-- ======================================================================
+
+DO $validate$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT con.conrelid::pg_catalog.regclass AS rel, con.conname
+               FROM pg_catalog.pg_constraint con
+              WHERE con.connamespace = 'learning'::pg_catalog.regnamespace AND NOT con.convalidated
+              ORDER BY 1, 2 LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.rel, c.conname);
+        EXCEPTION WHEN check_violation OR datetime_field_overflow OR string_data_right_truncation
+                       OR invalid_parameter_value OR numeric_value_out_of_range THEN
+            RAISE WARNING 'rows of % break the new check %: it stays NOT VALID (new rows are checked)', c.rel, c.conname
+                USING HINT = pg_catalog.format('Fix the rows, then ALTER TABLE %s VALIDATE CONSTRAINT %I.', c.rel, c.conname);
+        END;
+    END LOOP;
+END $validate$;
 
 -- ======================================================================
 -- Privileges, last: they cover every function created above.
@@ -1643,7 +1772,7 @@ DECLARE
         'check_tenant_id', 'check_action_type', 'check_confidence', 'check_text', 'check_required',
         'check_finite_time', 'check_json_object', 'check_range', 'check_window', 'check_days',
         'builtin_outcome_window', 'outcome_window', 'tenant_time_zone', 'signal_job',
-        'signal_outcome_type', 'deal_stage_rank', 'signal_rule', 'random_key', 'is_time_zone_name'];
+        'signal_outcome_type', 'deal_stage_rank', 'signal_rule', 'random_key', 'is_time_zone_name', 'check_outcome_row'];
     http_api_calls constant text[] := ARRAY[
         'api_claims', 'api_tenant', 'api_context', 'api_http_error',
         'record_outcome', 'resolve_outcome', 'ingest_signal', 'submit_feedback', 'calibration_curve',

@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "learning.h"
@@ -37,6 +38,7 @@ PG_FUNCTION_INFO_V1(learning_check_range_sql);
 PG_FUNCTION_INFO_V1(learning_check_window_sql);
 PG_FUNCTION_INFO_V1(learning_check_finite_time_sql);
 PG_FUNCTION_INFO_V1(learning_check_json_object_sql);
+PG_FUNCTION_INFO_V1(learning_check_outcome_row_sql);
 
 /* Largest metadata or signal detail: what the jobs add to it (deal stages) always fits. */
 #define LEARNING_JSON_MAX_BYTES		65536
@@ -309,4 +311,113 @@ learning_check_json_object_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("%s must be at most %d bytes, got %zu", field, LEARNING_JSON_MAX_BYTES, size)));
 	PG_RETURN_JSONB_P(jb);
+}
+
+/* check_id_length: an id given as text is 1 to LEARNING_TEXT_ID_MAXLEN characters. */
+static void
+check_id_length(const char *field, text *value)
+{
+	int			len = pg_mbstrlen_with_len(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", field)));
+	if (len > LEARNING_TEXT_ID_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s must be at most %d characters, got %d", field, LEARNING_TEXT_ID_MAXLEN, len)));
+}
+
+/*
+ * SQL: learning.check_outcome_row(tenant_id, conversation_state_id, rep_id,
+ * action_type, action_id, predicted_confidence, status, outcome_score,
+ * metadata, cost, created_at) RETURNS boolean -- the one check of
+ * learning.outcome_records: every rule the functions apply to a row, with
+ * their SQLSTATEs, for rows written without them.  One C call instead of a
+ * dozen CHECK expressions: PostgreSQL reads a table's check expressions anew
+ * for every statement that writes it, and the write path is one statement
+ * per call.  NULLs of NOT NULL columns are left to those constraints.
+ */
+Datum
+learning_check_outcome_row_sql(PG_FUNCTION_ARGS)
+{
+	static const char *const statuses[] = {"pending", "positive", "negative", "ambiguous", "expired"};
+	char	   *status = PG_ARGISNULL(6) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(6));
+	bool		unscored = false;
+	int			i;
+
+	if (!PG_ARGISNULL(0))
+		learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (!PG_ARGISNULL(1))
+		check_id_length("conversation_state_id", PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(2))
+		check_id_length("rep_id", PG_GETARG_TEXT_PP(2));
+	if (!PG_ARGISNULL(3))
+		learning_check_action_type(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	if (!PG_ARGISNULL(4))
+		check_id_length("action_id", PG_GETARG_TEXT_PP(4));
+	if (!PG_ARGISNULL(5))
+		learning_check_confidence("predicted_confidence", PG_GETARG_FLOAT8(5));
+	if (status != NULL)
+	{
+		for (i = 0; i < lengthof(statuses); i++)
+			if (strcmp(status, statuses[i]) == 0)
+				break;
+		if (i == lengthof(statuses))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid status \"%s\"", status),
+					 errdetail("Statuses: ambiguous, expired, negative, pending, positive.")));
+		unscored = strcmp(status, "ambiguous") == 0 || strcmp(status, "expired") == 0;
+	}
+	if (!PG_ARGISNULL(7))
+	{
+		if (unscored)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("outcome_score must be NULL for status %s, got %s",
+							status, float8out_internal(PG_GETARG_FLOAT8(7)))));
+		learning_check_confidence("outcome_score", PG_GETARG_FLOAT8(7));
+	}
+	if (!PG_ARGISNULL(8))
+	{
+		Jsonb	   *metadata;
+		JsonbValue	key, *v;
+
+		(void) DirectFunctionCall2(learning_check_json_object_sql, CStringGetTextDatum("metadata"),
+								   PG_GETARG_DATUM(8));
+		/* the escalation trigger is a key of the dashboards' rollups: bounded like an id */
+		metadata = PG_GETARG_JSONB_P(8);
+		key.type = jbvString;
+		key.val.string.val = "escalation_trigger";
+		key.val.string.len = strlen("escalation_trigger");
+		v = findJsonbValueFromContainer(&metadata->root, JB_FOBJECT, &key);
+		if (v != NULL && v->type == jbvString &&
+			pg_mbstrlen_with_len(v->val.string.val, v->val.string.len) > LEARNING_TEXT_ID_MAXLEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("metadata.escalation_trigger must be at most %d characters, got %d",
+							LEARNING_TEXT_ID_MAXLEN,
+							pg_mbstrlen_with_len(v->val.string.val, v->val.string.len))));
+	}
+	if (!PG_ARGISNULL(9))
+	{
+		Numeric		cost = PG_GETARG_NUMERIC(9);
+
+		/* a cost per action beyond a billion is an error, and would swamp the dashboards' sums */
+		if (numeric_is_nan(cost) || numeric_is_inf(cost) ||
+			DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(cost),
+											 DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))) ||
+			DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(cost),
+											 DirectFunctionCall1(int4_numeric, Int32GetDatum(1000000000)))))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("cost must be a finite number between 0 and 1000000000, got %s",
+							DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(cost))))));
+	}
+	if (!PG_ARGISNULL(10))
+		(void) DirectFunctionCall2(learning_check_finite_time_sql, CStringGetTextDatum("created_at"),
+								   PG_GETARG_DATUM(10));
+	PG_RETURN_BOOL(true);
 }

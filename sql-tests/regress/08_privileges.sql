@@ -47,6 +47,7 @@ INSERT INTO expected_grants VALUES
     ('learning.check_finite_time(text,timestamp with time zone)', 'app definer'),
     ('learning.check_json_object(text,jsonb)', 'app definer'),
     ('learning.check_range(text,double precision,double precision,double precision)', 'app definer'),
+    ('learning.check_outcome_row(text,text,text,text,text,double precision,text,double precision,jsonb,numeric,timestamp with time zone)', 'app definer'),
     ('learning.check_required(text,boolean)', 'app definer'),
     ('learning.check_tenant_id(text)', 'app definer'),
     ('learning.check_text(text,text)', 'app definer'),

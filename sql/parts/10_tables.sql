@@ -55,25 +55,10 @@ CREATE TABLE learning.outcome_records (
     metadata              jsonb       NOT NULL DEFAULT '{}',
     cost                  numeric,
     created_at            timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, id),
-    CONSTRAINT outcome_records_tenant_id_check CHECK (tenant_id ~ '^[A-Za-z0-9_.-]{1,48}$'),
-    CONSTRAINT outcome_records_action_type_check CHECK (action_type ~ '^[a-z0-9_]{1,50}$'),
-    CONSTRAINT outcome_records_status_check
-        CHECK (status IN ('pending', 'positive', 'negative', 'ambiguous', 'expired')),
-    CONSTRAINT outcome_records_confidence_check
-        CHECK (predicted_confidence >= 0 AND predicted_confidence <= 1),
-    CONSTRAINT outcome_records_score_check
-        CHECK (outcome_score IS NULL OR (outcome_score >= 0 AND outcome_score <= 1)),
-    CONSTRAINT outcome_records_metadata_check
-        CHECK (jsonb_typeof(metadata) = 'object'),
-    CONSTRAINT outcome_records_cost_check
-        CHECK (cost IS NULL OR (cost >= 0 AND cost < 'Infinity')),
-    CONSTRAINT outcome_records_created_at_check
-        CHECK (isfinite(created_at)),
-    CONSTRAINT outcome_records_unscored_check
-        CHECK (status NOT IN ('ambiguous', 'expired') OR outcome_score IS NULL),
-    CONSTRAINT outcome_records_escalation_trigger_check
-        CHECK (char_length(metadata->>'escalation_trigger') <= 200)
+    PRIMARY KEY (tenant_id, id)
+    -- its check (outcome_records_row_check, sql/parts/15_checks.sql) is one C
+    -- function of every rule: tenant id, ids, action type, confidence,
+    -- status, score, metadata, cost, created_at
 );
 COMMENT ON TABLE learning.outcome_records IS 'One row per agent action: predicted confidence, outcome type and window, and the outcome once resolved';
 

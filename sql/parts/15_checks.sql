@@ -74,9 +74,20 @@ COMMENT ON FUNCTION learning.is_time_zone_name(text) IS
 
 ALTER TABLE learning.tenant_settings
     ADD CONSTRAINT tenant_settings_time_zone_check CHECK (learning.is_time_zone_name(time_zone));
+-- One call checks a whole outcome row: PostgreSQL reads a table's check
+-- expressions anew for every statement that writes it, and the write path is
+-- one statement per call, so one small expression costs far less than a dozen.
+CREATE FUNCTION learning.check_outcome_row(tenant_id text, conversation_state_id text, rep_id text,
+                                           action_type text, action_id text, predicted_confidence float8,
+                                           status text, outcome_score float8, metadata jsonb, cost numeric,
+                                           created_at timestamptz) RETURNS boolean
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_outcome_row_sql';
+COMMENT ON FUNCTION learning.check_outcome_row(text, text, text, text, text, float8, text, float8, jsonb, numeric, timestamptz) IS
+    'True, or raises the error of the first rule an outcome row breaks (the checks record_outcome and resolve_outcome make): the check of learning.outcome_records';
 ALTER TABLE learning.outcome_records
-    ADD CONSTRAINT outcome_records_created_at_range CHECK (learning.check_finite_time('created_at', created_at) IS NOT NULL),
-    ADD CONSTRAINT outcome_records_metadata_size CHECK (learning.check_json_object('metadata', metadata) IS NOT NULL);
+    ADD CONSTRAINT outcome_records_row_check
+    CHECK (learning.check_outcome_row(tenant_id, conversation_state_id, rep_id, action_type, action_id,
+                                      predicted_confidence, status, outcome_score, metadata, cost, created_at));
 ALTER TABLE learning.signals
     ADD CONSTRAINT signals_occurred_at_range CHECK (learning.check_finite_time('occurred_at', occurred_at) IS NOT NULL),
     ADD CONSTRAINT signals_detail_size CHECK (learning.check_json_object('detail', detail) IS NOT NULL);

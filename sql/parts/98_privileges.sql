@@ -38,7 +38,7 @@ DECLARE
         'check_tenant_id', 'check_action_type', 'check_confidence', 'check_text', 'check_required',
         'check_finite_time', 'check_json_object', 'check_range', 'check_window', 'check_days',
         'builtin_outcome_window', 'outcome_window', 'tenant_time_zone', 'signal_job',
-        'signal_outcome_type', 'deal_stage_rank', 'signal_rule', 'random_key', 'is_time_zone_name'];
+        'signal_outcome_type', 'deal_stage_rank', 'signal_rule', 'random_key', 'is_time_zone_name', 'check_outcome_row'];
     http_api_calls constant text[] := ARRAY[
         'api_claims', 'api_tenant', 'api_context', 'api_http_error',
         'record_outcome', 'resolve_outcome', 'ingest_signal', 'submit_feedback', 'calibration_curve',
