@@ -19,6 +19,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/date.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 /* Vocabulary limits: tenant ids and action types. */
@@ -92,6 +93,12 @@ extern void learning_register_launcher(void);
 extern void learning_check_tenant_id(const char *tenant_id);
 extern void learning_check_action_type(const char *action_type);
 extern void learning_check_confidence(const char *field, double p);
+extern void learning_check_id_text(FunctionCallInfo fcinfo, int argno, const char *field);
+extern void learning_check_time(const char *field, FunctionCallInfo fcinfo, int argno);
+extern void learning_check_json_object(const char *field, FunctionCallInfo fcinfo, int argno);
+extern void learning_check_escalation_trigger(Jsonb *metadata);
+extern text *learning_jsonb_field_text(Jsonb *jb, const char *key);
+extern bool learning_jsonb_has_key(Jsonb *jb, const char *key);
 
 /* json.c helpers: append JSON values to a StringInfo. */
 extern void learning_json_string(StringInfo buf, const char *s);

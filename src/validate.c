@@ -145,10 +145,25 @@ Datum
 learning_check_text_sql(PG_FUNCTION_ARGS)
 {
 	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	learning_check_id_text(fcinfo, 1, field);
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/*
+ * learning_check_id_text: argument argno, an id given as text, must be 1 to
+ * LEARNING_TEXT_ID_MAXLEN characters: 22004 when NULL, 22023 when empty,
+ * 22001 when longer (it is indexed, and a btree entry is bounded).
+ */
+void
+learning_check_id_text(FunctionCallInfo fcinfo, int argno, const char *field)
+{
+	text	   *value;
 	int			len;
 
-	reject_null(fcinfo, 1, field);
-	len = pg_mbstrlen_with_len(VARDATA_ANY(PG_GETARG_TEXT_PP(1)), VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)));
+	reject_null(fcinfo, argno, field);
+	value = PG_GETARG_TEXT_PP(argno);
+	len = pg_mbstrlen_with_len(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -157,7 +172,6 @@ learning_check_text_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("%s must be at most %d characters, got %d", field, LEARNING_TEXT_ID_MAXLEN, len)));
-	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
 }
 
 /* SQL: learning.check_tenant_id(tenant_id text) RETURNS text */
@@ -254,12 +268,19 @@ learning_check_window_sql(PG_FUNCTION_ARGS)
 Datum
 learning_check_finite_time_sql(PG_FUNCTION_ARGS)
 {
-	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	learning_check_time(PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0)), fcinfo, 1);
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/* learning_check_time: the rule of check_finite_time for argument argno. */
+void
+learning_check_time(const char *field, FunctionCallInfo fcinfo, int argno)
+{
 	TimestampTz t;
 	static TimestampTz lo = 0, hi = 0;
 
-	reject_null(fcinfo, 1, field);
-	t = PG_GETARG_TIMESTAMPTZ(1);
+	reject_null(fcinfo, argno, field);
+	t = PG_GETARG_TIMESTAMPTZ(argno);
 	if (TIMESTAMP_NOT_FINITE(t))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
@@ -277,7 +298,6 @@ learning_check_finite_time_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
 				 errmsg("%s must be between the years 1 and 9999, got %s", field,
 						DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(t))))));
-	PG_RETURN_TIMESTAMPTZ(t);
 }
 
 /*
@@ -289,17 +309,24 @@ learning_check_finite_time_sql(PG_FUNCTION_ARGS)
 Datum
 learning_check_json_object_sql(PG_FUNCTION_ARGS)
 {
-	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	learning_check_json_object(PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0)), fcinfo, 1);
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/* learning_check_json_object: the rule of check_json_object for argument argno. */
+void
+learning_check_json_object(const char *field, FunctionCallInfo fcinfo, int argno)
+{
 	Jsonb	   *jb;
 	size_t		size;
 
-	if (PG_ARGISNULL(1))
+	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a JSON object, got null", field),
 				 errhint("Pass '{}' for no %s.", field)));
-	size = toast_datum_size(PG_GETARG_DATUM(1));
-	jb = PG_GETARG_JSONB_P(1);
+	size = toast_datum_size(PG_GETARG_DATUM(argno));
+	jb = PG_GETARG_JSONB_P(argno);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -310,23 +337,54 @@ learning_check_json_object_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("%s must be at most %d bytes, got %zu", field, LEARNING_JSON_MAX_BYTES, size)));
-	PG_RETURN_JSONB_P(jb);
 }
 
-/* check_id_length: an id given as text is 1 to LEARNING_TEXT_ID_MAXLEN characters. */
-static void
-check_id_length(const char *field, text *value)
+/* learning_jsonb_field_text is jb->>key (NULL when missing or JSON null). */
+text *
+learning_jsonb_field_text(Jsonb *jb, const char *key)
 {
-	int			len = pg_mbstrlen_with_len(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+	LOCAL_FCINFO(call, 2);
+	Datum		result;
 
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", field)));
+	InitFunctionCallInfoData(*call, NULL, 2, InvalidOid, NULL, NULL);
+	call->args[0].value = JsonbPGetDatum(jb);
+	call->args[0].isnull = false;
+	call->args[1].value = CStringGetTextDatum(key);
+	call->args[1].isnull = false;
+	result = jsonb_object_field_text(call);
+	return call->isnull ? NULL : DatumGetTextPP(result);
+}
+
+/* learning_jsonb_has_key is jb ? key for an object. */
+bool
+learning_jsonb_has_key(Jsonb *jb, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k) != NULL;
+}
+
+/*
+ * learning_check_escalation_trigger: metadata's escalation_trigger is a key
+ * of the dashboards' rollups, bounded like an id (22001).
+ */
+void
+learning_check_escalation_trigger(Jsonb *metadata)
+{
+	text	   *trigger = learning_jsonb_field_text(metadata, "escalation_trigger");
+	int			len;
+
+	if (trigger == NULL)
+		return;
+	len = pg_mbstrlen_with_len(VARDATA_ANY(trigger), VARSIZE_ANY_EXHDR(trigger));
 	if (len > LEARNING_TEXT_ID_MAXLEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("%s must be at most %d characters, got %d", field, LEARNING_TEXT_ID_MAXLEN, len)));
+				 errmsg("metadata.escalation_trigger must be at most %d characters, got %d",
+						LEARNING_TEXT_ID_MAXLEN, len)));
 }
 
 /*
@@ -350,13 +408,13 @@ learning_check_outcome_row_sql(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 		learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	if (!PG_ARGISNULL(1))
-		check_id_length("conversation_state_id", PG_GETARG_TEXT_PP(1));
+		learning_check_id_text(fcinfo, 1, "conversation_state_id");
 	if (!PG_ARGISNULL(2))
-		check_id_length("rep_id", PG_GETARG_TEXT_PP(2));
+		learning_check_id_text(fcinfo, 2, "rep_id");
 	if (!PG_ARGISNULL(3))
 		learning_check_action_type(text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	if (!PG_ARGISNULL(4))
-		check_id_length("action_id", PG_GETARG_TEXT_PP(4));
+		learning_check_id_text(fcinfo, 4, "action_id");
 	if (!PG_ARGISNULL(5))
 		learning_check_confidence("predicted_confidence", PG_GETARG_FLOAT8(5));
 	if (status != NULL)
@@ -382,24 +440,8 @@ learning_check_outcome_row_sql(PG_FUNCTION_ARGS)
 	}
 	if (!PG_ARGISNULL(8))
 	{
-		Jsonb	   *metadata;
-		JsonbValue	key, *v;
-
-		(void) DirectFunctionCall2(learning_check_json_object_sql, CStringGetTextDatum("metadata"),
-								   PG_GETARG_DATUM(8));
-		/* the escalation trigger is a key of the dashboards' rollups: bounded like an id */
-		metadata = PG_GETARG_JSONB_P(8);
-		key.type = jbvString;
-		key.val.string.val = "escalation_trigger";
-		key.val.string.len = strlen("escalation_trigger");
-		v = findJsonbValueFromContainer(&metadata->root, JB_FOBJECT, &key);
-		if (v != NULL && v->type == jbvString &&
-			pg_mbstrlen_with_len(v->val.string.val, v->val.string.len) > LEARNING_TEXT_ID_MAXLEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-					 errmsg("metadata.escalation_trigger must be at most %d characters, got %d",
-							LEARNING_TEXT_ID_MAXLEN,
-							pg_mbstrlen_with_len(v->val.string.val, v->val.string.len))));
+		learning_check_json_object("metadata", fcinfo, 8);
+		learning_check_escalation_trigger(PG_GETARG_JSONB_P(8));
 	}
 	if (!PG_ARGISNULL(9))
 	{
@@ -417,7 +459,6 @@ learning_check_outcome_row_sql(PG_FUNCTION_ARGS)
 							DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(cost))))));
 	}
 	if (!PG_ARGISNULL(10))
-		(void) DirectFunctionCall2(learning_check_finite_time_sql, CStringGetTextDatum("created_at"),
-								   PG_GETARG_DATUM(10));
+		learning_check_time("created_at", fcinfo, 10);
 	PG_RETURN_BOOL(true);
 }
