@@ -50,131 +50,6 @@ END $$;
 COMMENT ON FUNCTION learning.set_outcome_window(text, text, interval) IS
     'Overrides the window of an outcome type for a tenant, or defines a new outcome type with its window; applies to outcomes recorded afterwards';
 
-CREATE OR REPLACE FUNCTION learning.record_outcome(
-    tenant_id text,
-    conversation_state_id text,
-    action_type text,
-    predicted_confidence float8,
-    outcome_type text,
-    action_id text DEFAULT NULL,
-    rep_id text DEFAULT NULL,
-    metadata jsonb DEFAULT '{}',
-    cost numeric DEFAULT NULL,
-    created_at timestamptz DEFAULT now())
-    RETURNS uuid LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    new_id uuid;
-BEGIN
-    PERFORM learning.check_tenant_id(tenant_id);
-    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
-    PERFORM learning.check_action_type(action_type);
-    PERFORM learning.check_confidence('predicted_confidence', predicted_confidence);
-    PERFORM learning.check_required('outcome_type', outcome_type IS NULL);
-    PERFORM learning.check_json_object('metadata', metadata);
-    PERFORM learning.check_finite_time('created_at', created_at);
-    IF action_id IS NOT NULL THEN
-        PERFORM learning.check_text('action_id', action_id);
-    END IF;
-    IF rep_id IS NOT NULL THEN
-        PERFORM learning.check_text('rep_id', rep_id);
-    END IF;
-    IF cost IS NOT NULL THEN
-        -- a cost per action beyond a billion is an error, and would swamp the dashboards' sums
-        IF cost = 'NaN' OR cost < 0 OR cost > 1e9 THEN
-            RAISE EXCEPTION 'cost must be a finite number between 0 and 1000000000, got %', cost::float8
-                USING ERRCODE = 'numeric_value_out_of_range';
-        END IF;
-    END IF;
-    -- the escalation trigger is a key of the dashboards' rollups: bounded like an id
-    IF pg_catalog.char_length(metadata->>'escalation_trigger') > 200 THEN
-        RAISE EXCEPTION 'metadata.escalation_trigger must be at most 200 characters, got %',
-            pg_catalog.char_length(metadata->>'escalation_trigger')
-            USING ERRCODE = 'string_data_right_truncation';
-    END IF;
-    -- a deal outcome can only be resolved from a stage that can advance
-    IF outcome_type = 'deal_progression' AND metadata ? 'deal_stage_at_creation'
-       AND learning.deal_stage_rank(metadata->>'deal_stage_at_creation') IS NULL THEN
-        RAISE EXCEPTION 'invalid metadata.deal_stage_at_creation "%"', metadata->>'deal_stage_at_creation'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Deal stages that can advance: prospecting, discovery, qualification, evaluation, negotiation, closed_won.';
-    END IF;
-
-    INSERT INTO learning.outcome_records AS o
-        (tenant_id, conversation_state_id, rep_id, action_type, action_id, predicted_confidence,
-         outcome_type, window_expires_at, metadata, cost, created_at)
-    VALUES
-        (record_outcome.tenant_id, record_outcome.conversation_state_id, record_outcome.rep_id,
-         record_outcome.action_type, record_outcome.action_id, record_outcome.predicted_confidence,
-         record_outcome.outcome_type,
-         record_outcome.created_at + learning.outcome_window(record_outcome.tenant_id, record_outcome.outcome_type),
-         record_outcome.metadata, record_outcome.cost, record_outcome.created_at)
-    RETURNING o.id INTO new_id;
-    RETURN new_id;
-END $$;
-COMMENT ON FUNCTION learning.record_outcome(text, text, text, float8, text, text, text, jsonb, numeric, timestamptz) IS
-    'Records an agent action with its predicted confidence as a pending outcome whose window ends at created_at + window(outcome_type); returns its id';
-
-CREATE OR REPLACE FUNCTION learning.resolve_outcome(
-    tenant_id text,
-    outcome_id uuid,
-    status text,
-    outcome_score float8 DEFAULT NULL,
-    signal_source text DEFAULT 'manual')
-    RETURNS learning.outcome_records LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    r learning.outcome_records;
-    current_status text;
-    -- a parameter, not a literal: a generic plan then cannot pick the partial
-    -- pending index (every pending outcome of the tenant) over the primary key
-    pending_status text := 'pending';
-BEGIN
-    PERFORM learning.check_tenant_id(tenant_id);
-    PERFORM learning.check_required('outcome_id', outcome_id IS NULL);
-    PERFORM learning.check_required('status', status IS NULL);
-    IF status NOT IN ('positive', 'negative', 'ambiguous', 'expired') THEN
-        RAISE EXCEPTION 'invalid status "%"', status
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'An outcome is resolved as one of: ambiguous, expired, negative, positive.';
-    END IF;
-    IF signal_source IS NOT NULL THEN
-        PERFORM learning.check_text('signal_source', signal_source);
-    END IF;
-    IF outcome_score IS NOT NULL THEN
-        PERFORM learning.check_confidence('outcome_score', outcome_score);
-        IF status IN ('ambiguous', 'expired') THEN
-            RAISE EXCEPTION 'outcome_score must be NULL for status %, got %', status, outcome_score
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END IF;
-
-    UPDATE learning.outcome_records o
-       SET status = resolve_outcome.status,
-           outcome_score = resolve_outcome.outcome_score,
-           signal_source = coalesce(resolve_outcome.signal_source, 'manual'),
-           resolved_at = pg_catalog.now()
-     WHERE o.tenant_id = resolve_outcome.tenant_id
-       AND o.id = resolve_outcome.outcome_id
-       AND o.status = pending_status
-    RETURNING o.* INTO r;
-    IF FOUND THEN
-        RETURN r;
-    END IF;
-
-    SELECT o.status INTO current_status
-      FROM learning.outcome_records o
-     WHERE o.tenant_id = resolve_outcome.tenant_id AND o.id = resolve_outcome.outcome_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'outcome % not found', outcome_id
-            USING ERRCODE = 'no_data_found', DETAIL = format('Tenant %s has no outcome with this id.', tenant_id);
-    END IF;
-    RAISE EXCEPTION 'outcome % already resolved with status ''%'', cannot re-resolve', outcome_id, current_status
-        USING ERRCODE = 'object_not_in_prerequisite_state';
-END $$;
-COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
-    'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
-
 CREATE OR REPLACE FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes float8) RETURNS float8
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS $$
@@ -1625,6 +1500,37 @@ ALTER TABLE learning.outcome_records
     ADD CONSTRAINT outcome_records_row_check
     CHECK (learning.check_outcome_row(tenant_id, conversation_state_id, rep_id, action_type, action_id,
                                       predicted_confidence, status, outcome_score, metadata, cost, created_at)) NOT VALID;
+
+-- The write path in C (src/write_path.c): same signatures, defaults, checks,
+-- messages and SQLSTATEs.
+-- record_outcome and resolve_outcome are C (src/write_path.c): the hot path.
+-- They check their arguments with the rules of src/validate.c and run one
+-- saved statement each, as the caller.
+CREATE OR REPLACE FUNCTION learning.record_outcome(
+    tenant_id text,
+    conversation_state_id text,
+    action_type text,
+    predicted_confidence float8,
+    outcome_type text,
+    action_id text DEFAULT NULL,
+    rep_id text DEFAULT NULL,
+    metadata jsonb DEFAULT '{}',
+    cost numeric DEFAULT NULL,
+    created_at timestamptz DEFAULT now())
+    RETURNS uuid LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_record_outcome';
+COMMENT ON FUNCTION learning.record_outcome(text, text, text, float8, text, text, text, jsonb, numeric, timestamptz) IS
+    'Records an agent action with its predicted confidence as a pending outcome whose window ends at created_at + window(outcome_type); returns its id';
+
+CREATE OR REPLACE FUNCTION learning.resolve_outcome(
+    tenant_id text,
+    outcome_id uuid,
+    status text,
+    outcome_score float8 DEFAULT NULL,
+    signal_source text DEFAULT 'manual')
+    RETURNS learning.outcome_records LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_resolve_outcome';
+COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
+    'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
+
 
 -- ======================================================================
 -- Housekeeping.
