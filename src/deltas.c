@@ -56,6 +56,13 @@
 
 #include "learning.h"
 
+/*
+ * Up to this many keys a flush uses its saved generic plan (planned once per
+ * backend, the commit of an ordinary transaction); beyond, it is planned with
+ * the real sizes of its arrays.
+ */
+#define DELTA_GENERIC_PLAN_ROWS		1000
+
 #if PG_VERSION_NUM >= 170000
 #define LEARNING_BACKEND_NUMBER MyProcNumber
 #else
@@ -339,15 +346,33 @@ learning_delta_flush(DeltaTarget *target)
 	 * A lock statement first, when the target has one: the flush that follows
 	 * then reads, with a new snapshot, what every earlier committer wrote.
 	 */
-	if (target->lock_sql != NULL)
+	if (nrows <= DELTA_GENERIC_PLAN_ROWS)
 	{
-		ret = SPI_execute_plan(learning_saved_plan(&target->lock_plan, target->lock_sql, nparams, argtypes),
+		if (target->lock_sql != NULL)
+		{
+			ret = SPI_execute_plan(learning_saved_plan(&target->lock_plan, target->lock_sql, nparams, argtypes),
+								   params, NULL, false, 0);
+			if (ret < 0)
+				elog(ERROR, "learning: %s lock failed: %s", target->name, SPI_result_code_string(ret));
+		}
+		ret = SPI_execute_plan(learning_saved_plan(&target->plan, target->sql, nparams, argtypes),
 							   params, NULL, false, 0);
-		if (ret < 0)
-			elog(ERROR, "learning: %s lock failed: %s", target->name, SPI_result_code_string(ret));
 	}
-	ret = SPI_execute_plan(learning_saved_plan(&target->plan, target->sql, nparams, argtypes),
-						   params, NULL, false, 0);
+	else
+	{
+		/*
+		 * A bulk write (an import, a job over many tenants): plan with the
+		 * arrays' real sizes.  The generic plan assumes a few rows, and its
+		 * nested loops would make this flush quadratic in the keys.
+		 */
+		if (target->lock_sql != NULL)
+		{
+			ret = SPI_execute_with_args(target->lock_sql, nparams, argtypes, params, NULL, false, 0);
+			if (ret < 0)
+				elog(ERROR, "learning: %s lock failed: %s", target->name, SPI_result_code_string(ret));
+		}
+		ret = SPI_execute_with_args(target->sql, nparams, argtypes, params, NULL, false, 0);
+	}
 	if (ret < 0)
 		elog(ERROR, "learning: %s flush failed: %s", target->name, SPI_result_code_string(ret));
 	learning_privileged_end(&priv);
