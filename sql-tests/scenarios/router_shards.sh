@@ -11,6 +11,7 @@ set -u
 cd "$(dirname "$0")/../.."
 export TEST_ROOT=${TEST_ROOT:-$(pwd)/build}
 . test/lib.sh
+. sql-tests/scenarios/router_lib.bash
 R=56331; A=56332; B=56333
 export PGOPTIONS="-c client_min_messages=warning"
 
@@ -82,34 +83,6 @@ tap_is "$(q $R router "SELECT count(*) FROM unnest($TENANTS) t WHERE learning_ro
 set -- ${SH2[$(q $R router "SELECT learning_router.shard_of('t07')")]}
 tap_is "$(q $R router "SELECT learning_router.shard_conninfo('t07')")" "$(ci $1 $2) connect_timeout=5" "shard_conninfo names the tenant's shard"
 
-# digest: the answers of every read function for one tenant (timestamps of
-# generation removed; numbers rounded to 10 decimals, since counters rebuilt
-# on another shard add the same floats in another order); the same SQL runs
-# on the router and on a shard.
-RJ="CREATE FUNCTION pg_temp.rj(j jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS \$\$
-    SELECT CASE jsonb_typeof(j)
-      WHEN 'object' THEN (SELECT coalesce(jsonb_object_agg(k, pg_temp.rj(v)), '{}') FROM jsonb_each(j - 'generated_at') e(k, v))
-      WHEN 'array' THEN (SELECT coalesce(jsonb_agg(pg_temp.rj(v) ORDER BY n), '[]') FROM jsonb_array_elements(j) WITH ORDINALITY a(v, n))
-      WHEN 'number' THEN to_jsonb(round(j::text::numeric, 10))
-      ELSE j END \$\$;
-    CREATE FUNCTION pg_temp.rf(f float8) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'SELECT round(f::numeric, 10)';"
-digest() {  # digest TENANT [with_events]
-    local t=$1 ev=${2:-}
-    local evsql="''"
-    [ -n "$ev" ] && evsql="(SELECT string_agg(e.id || ':' || e.event_type || ':' || e.payload::text, ';' ORDER BY e.id) FROM learning.events_since('$t', 0) e)"
-    echo "$RJ SELECT md5(concat_ws('|',
-        pg_temp.rf(learning.brier_score('$t', 'send_email')), pg_temp.rj(learning.calibration_curve('$t', 'send_email', 1)),
-        pg_temp.rj(learning.calibration_curve('$t', 'qualify')),
-        pg_temp.rf(learning.adjusted_confidence('$t', 'send_email', 0.7)), pg_temp.rf(learning.calibrated_probability('$t', 'book_meeting', 0.6)),
-        pg_temp.rj(learning.rep_dashboard('$t', NULL, 30)), pg_temp.rj(learning.rep_dashboard('$t', 'rep-1', 60)),
-        pg_temp.rj(learning.manager_dashboard('$t', 30)), pg_temp.rj(learning.executive_summary('$t', 30)),
-        pg_temp.rj(learning.coaching_patterns('$t')), pg_temp.rj(learning.top_performing_actions('$t')), pg_temp.rj(learning.improvement_areas('$t', 90)),
-        pg_temp.rj(learning.feedback_summary('$t', 30)), pg_temp.rf(learning.feedback_rate('$t', 'rep-1')),
-        (SELECT string_agg(o::text, ';') FROM learning.outcomes_for_conversation('$t', 'conv-$t-3') o),
-        (SELECT string_agg(f::text, ';') FROM learning.feedback_for_conversation('$t', 'conv-$t-0') f),
-        (SELECT string_agg(o.id::text, ';') FROM learning.pending_outcomes('$t', NULL, false) o),
-        $evsql))"
-}
 all_digests() {  # all_digests PORT DB [with_events]: one line per tenant
     local port=$1 db=$2 ev=${3:-} t
     for t in $(seq -f 't%02g' 1 24); do echo "$t $(q $port $db "$(digest $t $ev)")"; done
