@@ -37,9 +37,27 @@ for f in record_outcome resolve_outcome ingest_signal submit_feedback calibratio
          events_since set_tenant_time_zone run_job create_webhook pending_outcomes; do
     echo "$shard" | grep -q "^$f(" ; tap_ok $? "$f is in the routed list"
 done
-for f in emit_event check_tenant_id rebuild_rollups api_context outcome_guard flush_pending_deltas; do
+for f in emit_event check_tenant_id rebuild_rollups tenant_time_zone outcome_guard flush_pending_deltas; do
     echo "$router" | grep -q "^$f(" ; tap_ok $([ $? -ne 0 ]; echo $?) "internal $f is not routed"
 done
+# plus the HTTP API: the request-context helpers (learning.api_*) and every
+# learning_api function, copied with the same definition, owner and grants
+api_desc="SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') '
+                 || md5(pg_get_functiondef(p.oid)) || ' ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) a), 'default')
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'learning_api' OR (n.nspname = 'learning' AND p.proname LIKE 'api\\_%') ORDER BY 1"
+shard_api=$(q $P shard "$api_desc"); router_api=$(q $P router "$api_desc")
+tap_ok $([ "$(echo "$shard_api" | grep -c '^learning_api\.')" -ge 10 ]; echo $?) "the shard has its HTTP API functions"
+tap_is "$router_api" "$shard_api" "the router's learning_api functions and request-context helpers are the shard's (definition, owner, grants)"
+tap_is "$(q $P router "SELECT string_agg(c.relname || ':' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)
+                                         FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), ' ' ORDER BY c.relname)
+                         FROM pg_class c WHERE c.relnamespace = 'learning_api'::regnamespace AND c.relkind = 'v'")" \
+       "$(q $P shard "SELECT string_agg(c.relname || ':' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)
+                                         FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), ' ' ORDER BY c.relname)
+                         FROM pg_class c WHERE c.relnamespace = 'learning_api'::regnamespace AND c.relkind = 'v'")" \
+       "the router's learning_api views have the shard's columns"
+router=$(echo "$router" | grep -v '^api_')   # the helpers are compared above
+
 missing=$(comm -23 <(echo "$shard") <(echo "$router"))
 extra=$(comm -13 <(echo "$shard") <(echo "$router"))
 tap_is "$missing" "" "every tenant-keyed learning function exists on the router with the same arguments, defaults, result and grant"

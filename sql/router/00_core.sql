@@ -83,7 +83,8 @@ COMMENT ON FUNCTION learning_router.server_shards(text) IS
     'The partition connection strings (options p0..pN-1) of a PL/Proxy SQL/MED server, by shard index';
 
 -- write_server: creates or rewrites a plproxy server with exactly the given
--- partitions (other options kept), and a user mapping for PUBLIC.
+-- partitions (other options kept); a new server gets the user mappings of
+-- learning_shards (or one for PUBLIC).
 CREATE FUNCTION learning_router.write_server(server_name text, conninfos text[]) RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS $$
@@ -98,7 +99,21 @@ BEGIN
         END LOOP;
         EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER plproxy OPTIONS (connection_lifetime %L, %s)',
                        server_name, '1800', array_to_string(opts, ', '));
-        EXECUTE format('CREATE USER MAPPING FOR PUBLIC SERVER %I', server_name);
+        -- the user mappings of the routing list (e.g. the router's role on the
+        -- shards for learning_definer), or one for PUBLIC
+        FOR old IN SELECT CASE WHEN m.umuser = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS who,
+                          (SELECT string_agg(format('%I %L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ')
+                             FROM unnest(m.umoptions) o) AS opts
+                     FROM pg_catalog.pg_user_mapping m
+                     JOIN pg_catalog.pg_foreign_server fs ON fs.oid = m.umserver AND fs.srvname = 'learning_shards'
+                     LEFT JOIN pg_catalog.pg_roles r ON r.oid = m.umuser LOOP
+            EXECUTE format('CREATE USER MAPPING FOR %s SERVER %I%s', old.who, server_name,
+                           coalesce(' OPTIONS (' || old.opts || ')', ''));
+        END LOOP;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_user_mapping m JOIN pg_catalog.pg_foreign_server fs
+                        ON fs.oid = m.umserver WHERE fs.srvname = server_name AND m.umuser = 0) THEN
+            EXECUTE format('CREATE USER MAPPING FOR PUBLIC SERVER %I', server_name);
+        END IF;
         EXECUTE format('GRANT USAGE ON FOREIGN SERVER %I TO PUBLIC', server_name);
         EXECUTE format('COMMENT ON SERVER %I IS %L', server_name,
                        'learning_router shard list: option pN is the connection string of shard N');
@@ -286,3 +301,14 @@ COMMENT ON FUNCTION learning_router.combine_scalar(anyarray) IS
 
 REVOKE ALL ON FUNCTION learning_router.check_conninfos(text[]),
     learning_router.write_server(text, text[]) FROM PUBLIC;
+
+-- api_read_only: INSTEAD OF trigger of the router's learning_api views, so
+-- that a write is refused by the privilege check (42501) as on a shard.
+CREATE FUNCTION learning_router.api_read_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'permission denied for view %', TG_TABLE_NAME USING ERRCODE = '42501';
+END $$;
+COMMENT ON FUNCTION learning_router.api_read_only() IS
+    'INSTEAD OF trigger of the router''s learning_api views: they are read-only (42501)';

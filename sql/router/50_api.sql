@@ -303,3 +303,541 @@ CREATE FUNCTION learning.top_performing_actions(tenant_id text, days integer DEF
 $$;
 COMMENT ON FUNCTION learning.top_performing_actions(tenant_id text, days integer, top_k integer) IS 'Routed to the tenant''s shard: The top_k action types (at least 5 resolved outcomes) by success rate over the last days';
 
+
+-- ======================================================================
+-- HTTP API (schema learning_api, for PostgREST) on the router.
+-- ======================================================================
+
+-- The roles the API uses (NOLOGIN; never dropped with the extension).
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY '{learning_anon,learning_definer,learning_executive,learning_manager,learning_rep,learning_service}'::text[] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r AND (rolsuper OR rolbypassrls)) THEN
+            RAISE EXCEPTION 'role % is SUPERUSER or BYPASSRLS', r USING ERRCODE = '42501';
+        END IF;
+    END LOOP;
+END $roles$;
+
+CREATE SCHEMA learning_api;
+COMMENT ON SCHEMA learning_api IS 'learning: the HTTP surface served by PostgREST (db-schemas = learning_api)';
+REVOKE ALL ON SCHEMA learning_api FROM PUBLIC;
+GRANT USAGE ON SCHEMA learning_api TO learning_anon;
+GRANT USAGE ON SCHEMA learning_api TO learning_executive;
+GRANT USAGE ON SCHEMA learning_api TO learning_manager;
+GRANT USAGE ON SCHEMA learning_api TO learning_rep;
+GRANT USAGE ON SCHEMA learning_api TO learning_service;
+GRANT USAGE ON SCHEMA learning TO learning_definer;
+
+-- Request context (copied from learning)
+CREATE OR REPLACE FUNCTION learning.api_claims()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    raw text := nullif(current_setting('request.jwt.claims', true), '');
+BEGIN
+    -- '' is what a pooled connection shows after the transaction that set the claims ended.
+    IF raw IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN raw::jsonb;
+EXCEPTION WHEN invalid_text_representation THEN
+    RETURN NULL;
+END $function$;
+COMMENT ON FUNCTION learning.api_claims() IS 'The JWT claims PostgREST set for this request (request.jwt.claims), or NULL when unset, empty (a pooled connection) or not JSON';
+
+CREATE OR REPLACE FUNCTION learning.api_context(allowed text[], OUT tenant_id text, OUT api_role text, OUT user_id text)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    -- the role PostgREST switched to (SET LOCAL ROLE); inside a SECURITY DEFINER
+    -- function current_user is the owner, but this setting still names the caller
+    api_role := CASE current_setting('role')
+                    WHEN 'learning_rep' THEN 'rep'
+                    WHEN 'learning_manager' THEN 'manager'
+                    WHEN 'learning_executive' THEN 'executive'
+                    WHEN 'learning_service' THEN 'service'
+                END;
+    IF api_role IS NULL THEN
+        PERFORM learning.api_http_error(401, 'authentication required',
+                                        pg_catalog.format('Role %s is not a role of the learning API.', current_setting('role')),
+                                        'Send a bearer token whose role claim is learning_rep, learning_manager, learning_executive or learning_service.');
+    END IF;
+    tenant_id := learning.api_tenant(learning.api_claims());
+    IF tenant_id IS NULL THEN
+        PERFORM learning.api_http_error(401, 'token has no valid tenant_id claim', NULL,
+                                        'A tenant_id is 1-48 characters of A-Z, a-z, 0-9, "_", "." and "-".');
+    END IF;
+    user_id := nullif(learning.api_claims() ->> 'sub', '');
+    IF NOT api_role = ANY (allowed) THEN
+        RAISE EXCEPTION 'role % may not use this endpoint', api_role
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('Allowed roles: %s.', pg_catalog.array_to_string(allowed, ', '));
+    END IF;
+END $function$;
+COMMENT ON FUNCTION learning.api_context(text[]) IS 'Tenant (from the tenant_id claim), API role (rep, manager, executive, service) and user (sub claim) of a PostgREST request; 401 without them, 42501 (403) when the role is not in allowed';
+
+CREATE OR REPLACE FUNCTION learning.api_http_error(status integer, message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF status = 401 THEN
+        RAISE SQLSTATE 'PGRST' USING
+            MESSAGE = jsonb_build_object('code', 'PT401', 'message', message, 'details', detail, 'hint', hint)::text,
+            DETAIL = jsonb_build_object('status', 401, 'status_text', 'Unauthorized',
+                         'headers', jsonb_build_object('WWW-Authenticate', 'Bearer error="invalid_token"'))::text;
+    END IF;
+    IF status NOT BETWEEN 400 AND 599 THEN
+        RAISE EXCEPTION 'api_http_error: status % is not an HTTP error status', status;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'PT' || status::text, MESSAGE = message,
+                          DETAIL = coalesce(detail, ''), HINT = coalesce(hint, '');
+END $function$;
+COMMENT ON FUNCTION learning.api_http_error(integer,text,text,text) IS 'Raises an error PostgREST answers with the given HTTP status (401 as a PGRST error with WWW-Authenticate, others as SQLSTATE PTxyz)';
+
+CREATE OR REPLACE FUNCTION learning.api_tenant(claims jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT CASE WHEN jsonb_typeof(claims -> 'tenant_id') = 'string'
+                 AND (claims ->> 'tenant_id') ~ '^[A-Za-z0-9_.-]{1,48}$'
+                THEN claims ->> 'tenant_id' END
+$function$;
+COMMENT ON FUNCTION learning.api_tenant(jsonb) IS 'The tenant of a request: the tenant_id claim when it is a valid tenant id, else NULL (which every policy treats as deny)';
+
+-- Views: the claimed tenant's rows, read on its shard
+CREATE TYPE learning_router.api_feedback_row AS (
+    feedback_id uuid,
+    tenant_id text,
+    conversation_state_id text,
+    outcome_record_id uuid,
+    target_type text,
+    target_id text,
+    source text,
+    rating integer,
+    comment text,
+    reviewer_id text,
+    reviewer_role text,
+    metadata jsonb,
+    created_at timestamp with time zone
+);
+COMMENT ON TYPE learning_router.api_feedback_row IS 'A row of view learning_api.feedback';
+CREATE FUNCTION learning_router.api_feedback_of(i_tenant_id text)
+    RETURNS SETOF learning_router.api_feedback_row LANGUAGE plproxy VOLATILE AS $$
+    CLUSTER learning_router.cluster_of(i_tenant_id);
+    RUN ON hashtext(i_tenant_id);
+    SELECT * FROM (SELECT f.id AS feedback_id,
+    f.tenant_id,
+    f.conversation_state_id,
+    f.outcome_record_id,
+    f.target_type,
+    f.target_id,
+    f.source,
+    f.rating,
+    f.comment,
+    f.reviewer_id,
+    f.reviewer_role,
+    f.metadata,
+    f.created_at
+   FROM learning.feedback_entries f) v WHERE v.tenant_id = i_tenant_id;
+$$;
+COMMENT ON FUNCTION learning_router.api_feedback_of(text) IS 'The rows view learning_api.feedback shows a tenant, read on its shard';
+REVOKE ALL ON FUNCTION learning_router.api_feedback_of(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_router.api_feedback_of(text) TO learning_definer;
+CREATE FUNCTION learning_router.api_feedback()
+    RETURNS SETOF learning_router.api_feedback_row LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM learning_router.api_feedback_of((learning.api_context(ARRAY['rep', 'manager', 'executive', 'service'])).tenant_id);
+END $$;
+ALTER FUNCTION learning_router.api_feedback() OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_router.api_feedback() IS 'The rows of view learning_api.feedback for the tenant of the request''s token, read on its shard';
+CREATE VIEW learning_api.feedback WITH (security_invoker = true) AS
+    SELECT * FROM learning_router.api_feedback();
+CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON learning_api.feedback
+    FOR EACH ROW EXECUTE FUNCTION learning_router.api_read_only();
+COMMENT ON VIEW learning_api.feedback IS 'Human feedback of your tenant
+GET /feedback?conversation_state_id=eq.<id>&order=created_at: the feedback of a conversation. Rows of other tenants are never visible (row-level security on the tenant_id claim). Write feedback with POST /rpc/submit_feedback.';
+COMMENT ON COLUMN learning_api.feedback.feedback_id IS 'Id of the feedback entry';
+COMMENT ON COLUMN learning_api.feedback.tenant_id IS 'Tenant (always the tenant_id claim of your token)';
+COMMENT ON COLUMN learning_api.feedback.conversation_state_id IS 'Conversation the feedback is about';
+COMMENT ON COLUMN learning_api.feedback.outcome_record_id IS 'Linked outcome, if any';
+COMMENT ON COLUMN learning_api.feedback.target_type IS 'message, decision or conversation';
+COMMENT ON COLUMN learning_api.feedback.target_id IS 'Id of the message, decision or conversation rated';
+COMMENT ON COLUMN learning_api.feedback.source IS 'inline (rating -1..1) or dashboard (rating 1..5)';
+COMMENT ON COLUMN learning_api.feedback.rating IS 'Rating: inline -1, 0, 1; dashboard 1 to 5';
+COMMENT ON COLUMN learning_api.feedback.comment IS 'Free text, at most 1000 characters';
+COMMENT ON COLUMN learning_api.feedback.reviewer_id IS 'The reviewer (sub claim of the token that submitted it)';
+COMMENT ON COLUMN learning_api.feedback.reviewer_role IS 'rep, manager or executive';
+COMMENT ON COLUMN learning_api.feedback.metadata IS 'Free JSON object';
+COMMENT ON COLUMN learning_api.feedback.created_at IS 'When the feedback was recorded';
+GRANT SELECT ON learning_api.feedback TO learning_executive;
+GRANT SELECT ON learning_api.feedback TO learning_manager;
+GRANT SELECT ON learning_api.feedback TO learning_rep;
+GRANT SELECT ON learning_api.feedback TO learning_service;
+
+CREATE TYPE learning_router.api_outcomes_row AS (
+    outcome_id uuid,
+    tenant_id text,
+    conversation_state_id text,
+    rep_id text,
+    action_type text,
+    action_id text,
+    predicted_confidence double precision,
+    outcome_type text,
+    status text,
+    outcome_score double precision,
+    signal_source text,
+    window_expires_at timestamp with time zone,
+    resolved_at timestamp with time zone,
+    metadata jsonb,
+    cost numeric,
+    created_at timestamp with time zone
+);
+COMMENT ON TYPE learning_router.api_outcomes_row IS 'A row of view learning_api.outcomes';
+CREATE FUNCTION learning_router.api_outcomes_of(i_tenant_id text)
+    RETURNS SETOF learning_router.api_outcomes_row LANGUAGE plproxy VOLATILE AS $$
+    CLUSTER learning_router.cluster_of(i_tenant_id);
+    RUN ON hashtext(i_tenant_id);
+    SELECT * FROM (SELECT o.id AS outcome_id,
+    o.tenant_id,
+    o.conversation_state_id,
+    o.rep_id,
+    o.action_type,
+    o.action_id,
+    o.predicted_confidence,
+    o.outcome_type,
+    o.status,
+    o.outcome_score,
+    o.signal_source,
+    o.window_expires_at,
+    o.resolved_at,
+    o.metadata,
+    o.cost,
+    o.created_at
+   FROM learning.outcome_records o) v WHERE v.tenant_id = i_tenant_id;
+$$;
+COMMENT ON FUNCTION learning_router.api_outcomes_of(text) IS 'The rows view learning_api.outcomes shows a tenant, read on its shard';
+REVOKE ALL ON FUNCTION learning_router.api_outcomes_of(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_router.api_outcomes_of(text) TO learning_definer;
+CREATE FUNCTION learning_router.api_outcomes()
+    RETURNS SETOF learning_router.api_outcomes_row LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM learning_router.api_outcomes_of((learning.api_context(ARRAY['rep', 'manager', 'executive', 'service'])).tenant_id);
+END $$;
+ALTER FUNCTION learning_router.api_outcomes() OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_router.api_outcomes() IS 'The rows of view learning_api.outcomes for the tenant of the request''s token, read on its shard';
+CREATE VIEW learning_api.outcomes WITH (security_invoker = true) AS
+    SELECT * FROM learning_router.api_outcomes();
+CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON learning_api.outcomes
+    FOR EACH ROW EXECUTE FUNCTION learning_router.api_read_only();
+COMMENT ON VIEW learning_api.outcomes IS 'Agent actions and their outcomes, of your tenant
+GET /outcomes?conversation_state_id=eq.<id>&order=created_at: the outcomes of a conversation. Rows of other tenants are never visible (row-level security on the tenant_id claim).';
+COMMENT ON COLUMN learning_api.outcomes.outcome_id IS 'Id of the outcome record';
+COMMENT ON COLUMN learning_api.outcomes.tenant_id IS 'Tenant (always the tenant_id claim of your token)';
+COMMENT ON COLUMN learning_api.outcomes.conversation_state_id IS 'Conversation of the action';
+COMMENT ON COLUMN learning_api.outcomes.rep_id IS 'Rep the action was taken for';
+COMMENT ON COLUMN learning_api.outcomes.action_type IS 'Action type, e.g. send_email';
+COMMENT ON COLUMN learning_api.outcomes.action_id IS 'Id of the action in the agent backend';
+COMMENT ON COLUMN learning_api.outcomes.predicted_confidence IS 'The agent''s confidence, 0 to 1, that the outcome is positive';
+COMMENT ON COLUMN learning_api.outcomes.outcome_type IS 'email_engagement, meeting_outcome, escalation_result, deal_progression or a tenant-defined type';
+COMMENT ON COLUMN learning_api.outcomes.status IS 'pending, positive, negative, ambiguous or expired';
+COMMENT ON COLUMN learning_api.outcomes.outcome_score IS 'Score in [0, 1] once resolved';
+COMMENT ON COLUMN learning_api.outcomes.signal_source IS 'What resolved it (a signal type, manual, api)';
+COMMENT ON COLUMN learning_api.outcomes.window_expires_at IS 'End of the detection window';
+COMMENT ON COLUMN learning_api.outcomes.resolved_at IS 'When it was resolved';
+COMMENT ON COLUMN learning_api.outcomes.metadata IS 'Free JSON object (deal_stage_at_creation, escalation_trigger, ...)';
+COMMENT ON COLUMN learning_api.outcomes.cost IS 'Cost of the action, if known';
+COMMENT ON COLUMN learning_api.outcomes.created_at IS 'When the action was taken';
+GRANT SELECT ON learning_api.outcomes TO learning_executive;
+GRANT SELECT ON learning_api.outcomes TO learning_manager;
+GRANT SELECT ON learning_api.outcomes TO learning_rep;
+GRANT SELECT ON learning_api.outcomes TO learning_service;
+
+-- Functions (/rpc/...), copied from learning
+CREATE OR REPLACE FUNCTION learning_api.calibration_curve(action_type text, min_samples integer DEFAULT 10)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN learning.calibration_curve((learning.api_context(ARRAY['rep'::text, 'manager'::text, 'executive'::text, 'service'::text])).tenant_id, action_type, min_samples);
+ALTER FUNCTION learning_api.calibration_curve(text,integer) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.calibration_curve(text,integer) IS 'Calibration curve of an action type (all roles)
+GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.';
+REVOKE ALL ON FUNCTION learning_api.calibration_curve(text,integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.coaching_patterns(days integer DEFAULT 90)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN learning.coaching_patterns((learning.api_context(ARRAY['manager'::text, 'executive'::text])).tenant_id, days);
+ALTER FUNCTION learning_api.coaching_patterns(integer) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.coaching_patterns(integer) IS 'Coaching patterns (manager, executive)
+GET /rpc/coaching_patterns?days=90 -> [{pattern_type, description, recommendation, confidence, sample_size, p_value, supporting_data}] by confidence, highest first. 403 for other roles; days 1-365, else 400.';
+REVOKE ALL ON FUNCTION learning_api.coaching_patterns(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer) TO learning_manager;
+
+CREATE OR REPLACE FUNCTION learning_api.events_since(after_id bigint DEFAULT 0, max integer DEFAULT 1000)
+ RETURNS SETOF learning.events
+ LANGUAGE plpgsql
+ SECURITY DEFINER ROWS 100
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+BEGIN
+    -- VOLATILE like learning.events_since: it waits for committing writers and
+    -- then needs a fresh snapshot.  It writes nothing, so a GET (READ ONLY) works.
+    ctx := learning.api_context(ARRAY['rep', 'manager', 'executive', 'service']);
+    RETURN QUERY SELECT e.* FROM learning.events_since(ctx.tenant_id, after_id, max) e;
+END $function$;
+ALTER FUNCTION learning_api.events_since(bigint,integer) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.events_since(bigint,integer) IS 'Events of your tenant after an id, to catch up on live updates (all roles)
+GET /rpc/events_since?after_id=N[&max=1000] -> [{tenant_id, id, event_type, payload, created_at}] in id order, without gaps: resume with the last id seen. Live: LISTEN "learning:<tenant_id>" or the SSE stream.';
+REVOKE ALL ON FUNCTION learning_api.events_since(bigint,integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.events_since(bigint,integer) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.events_since(bigint,integer) TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_api.events_since(bigint,integer) TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_api.events_since(bigint,integer) TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.executive_summary(days integer DEFAULT 30)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN learning.executive_summary((learning.api_context(ARRAY['executive'::text])).tenant_id, days);
+ALTER FUNCTION learning_api.executive_summary(integer) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.executive_summary(integer) IS 'Executive summary (executive)
+GET /rpc/executive_summary?days=30 -> {role, period_days, generated_at, roi_metrics, agent_effectiveness, engagement_trends, strategic_insights}. 403 for other roles; days 1-365, else 400.';
+REVOKE ALL ON FUNCTION learning_api.executive_summary(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.executive_summary(integer) TO learning_executive;
+
+CREATE OR REPLACE FUNCTION learning_api.ingest_signal(conversation_state_id text, signal_type text, occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone, detail jsonb DEFAULT '{}'::jsonb, external_id text DEFAULT NULL::text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+    new_id uuid;
+BEGIN
+    ctx := learning.api_context(ARRAY['service']);
+    new_id := learning.ingest_signal(ctx.tenant_id, conversation_state_id, signal_type, coalesce(occurred_at, now()),
+                                     coalesce(detail, '{}'), external_id);
+    RETURN jsonb_build_object('signal_id', new_id, 'status', 'stored');
+END $function$;
+ALTER FUNCTION learning_api.ingest_signal(text,text,timestamp with time zone,jsonb,text) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.ingest_signal(text,text,timestamp with time zone,jsonb,text) IS 'Store a signal of what happened (service)
+POST /rpc/ingest_signal {conversation_state_id, signal_type, occurred_at?, detail?, external_id?} -> {signal_id, status: "stored"}. The same external_id again returns the first signal_id. The signal jobs apply signals to pending outcomes. 400 for an unknown signal type.';
+REVOKE ALL ON FUNCTION learning_api.ingest_signal(text,text,timestamp with time zone,jsonb,text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.ingest_signal(text,text,timestamp with time zone,jsonb,text) TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.manager_dashboard(days integer DEFAULT 30)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN learning.manager_dashboard((learning.api_context(ARRAY['manager'::text, 'executive'::text])).tenant_id, days);
+ALTER FUNCTION learning_api.manager_dashboard(integer) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.manager_dashboard(integer) IS 'Manager dashboard (manager, executive)
+GET /rpc/manager_dashboard?days=30 -> {role, period_days, generated_at, team_trends, comparative_performance, rep_leaderboard, coaching_opportunities, aggregate_calibration, escalation_rate, feedback_health}. 403 for other roles; days 1-365, else 400.';
+REVOKE ALL ON FUNCTION learning_api.manager_dashboard(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.manager_dashboard(integer) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.manager_dashboard(integer) TO learning_manager;
+
+CREATE OR REPLACE FUNCTION learning_api.pre_request()
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+BEGIN
+    -- current_setting('role') is the role PostgREST switched to (current_user is the owner here)
+    IF current_setting('role') = 'learning_anon' THEN
+        PERFORM learning.api_http_error(401, 'authentication required', NULL, 'Send Authorization: Bearer <token>.');
+    END IF;
+    ctx := learning.api_context(ARRAY['rep', 'manager', 'executive', 'service']);
+    IF learning.api_claims() ->> 'role' IS DISTINCT FROM current_setting('role') THEN
+        PERFORM learning.api_http_error(401, 'request has no JWT claims for its role');
+    END IF;
+    IF ctx.api_role <> 'service' AND ctx.user_id IS NULL THEN
+        PERFORM learning.api_http_error(401, 'token has no sub claim', NULL, 'The sub claim names the user (rep_id, reviewer_id).');
+    END IF;
+END $function$;
+ALTER FUNCTION learning_api.pre_request() OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.pre_request() IS 'Checks every request before it runs (PostgREST db-pre-request)
+Refuses with 401: no token (role learning_anon), a role that is not an API role, claims whose role differs from the session role, a missing or invalid tenant_id claim, and for people (not learning_service) a missing sub claim.';
+REVOKE ALL ON FUNCTION learning_api.pre_request() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.pre_request() TO learning_anon;
+GRANT EXECUTE ON FUNCTION learning_api.pre_request() TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.pre_request() TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_api.pre_request() TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_api.pre_request() TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.record_outcome(conversation_state_id text, action_type text, predicted_confidence double precision, outcome_type text, action_id text DEFAULT NULL::text, rep_id text DEFAULT NULL::text, metadata jsonb DEFAULT '{}'::jsonb, cost numeric DEFAULT NULL::numeric, created_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+    new_id uuid;
+BEGIN
+    ctx := learning.api_context(ARRAY['service']);
+    new_id := learning.record_outcome(ctx.tenant_id, conversation_state_id, action_type, predicted_confidence,
+                                      outcome_type, action_id, rep_id, coalesce(metadata, '{}'), cost,
+                                      coalesce(created_at, now()));
+    RETURN jsonb_build_object('outcome_id', new_id, 'status', 'pending');
+END $function$;
+ALTER FUNCTION learning_api.record_outcome(text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.record_outcome(text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) IS 'Record an agent action with its predicted confidence (service)
+POST /rpc/record_outcome {conversation_state_id, action_type, predicted_confidence, outcome_type, action_id?, rep_id?, metadata?, cost?, created_at?} -> {outcome_id, status: "pending"}. The tenant comes from the token. 400 for invalid input.';
+REVOKE ALL ON FUNCTION learning_api.record_outcome(text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.record_outcome(text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.rep_dashboard(days integer DEFAULT 30, rep_id text DEFAULT NULL::text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+    who text := rep_id;
+    err_message text;
+    err_detail text;
+BEGIN
+    ctx := learning.api_context(ARRAY['rep', 'manager', 'executive', 'service']);
+    IF ctx.api_role = 'rep' THEN
+        IF who IS NOT NULL AND who IS DISTINCT FROM ctx.user_id THEN
+            RAISE EXCEPTION 'a rep sees only their own dashboard'
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = pg_catalog.format('You are %s and asked for %s.', ctx.user_id, who),
+                      HINT = 'Leave out rep_id.';
+        END IF;
+        who := ctx.user_id;
+    END IF;
+    RETURN learning.rep_dashboard(ctx.tenant_id, who, days);
+EXCEPTION WHEN no_data_found THEN
+    -- a rep the tenant does not know: 404, not PostgREST's 500 for P0002
+    GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT, err_detail = PG_EXCEPTION_DETAIL;
+    PERFORM learning.api_http_error(404, err_message, nullif(err_detail, ''));
+END $function$;
+ALTER FUNCTION learning_api.rep_dashboard(integer,text) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.rep_dashboard(integer,text) IS 'Rep dashboard (all roles; a rep sees only their own)
+GET /rpc/rep_dashboard?days=30[&rep_id=...] -> {role, period_days, generated_at, response_rates, escalation_history, deal_impact, feedback_scores, calibration_summary}. For a rep the dashboard is always their own (sub claim); rep_id of someone else is 403. Managers, executives and the service see any rep, or the whole team without rep_id. 404 for a rep_id your tenant does not know; days 1-365, else 400.';
+REVOKE ALL ON FUNCTION learning_api.rep_dashboard(integer,text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.rep_dashboard(integer,text) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.rep_dashboard(integer,text) TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_api.rep_dashboard(integer,text) TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_api.rep_dashboard(integer,text) TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.resolve_outcome(outcome_id uuid, status text, outcome_score double precision DEFAULT NULL::double precision, signal_source text DEFAULT 'api'::text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+    r learning.outcome_records;
+    err_state text;
+    err_message text;
+    err_detail text;
+    err_hint text;
+BEGIN
+    ctx := learning.api_context(ARRAY['service']);
+    BEGIN
+        r := learning.resolve_outcome(ctx.tenant_id, outcome_id, status, outcome_score, signal_source);
+    EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+        -- PostgREST answers P0002 and 55000 with 500: say 404 and 409
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                                err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+        PERFORM learning.api_http_error(CASE err_state WHEN 'P0002' THEN 404 ELSE 409 END,
+                                        err_message, nullif(err_detail, ''), nullif(err_hint, ''));
+    END;
+    RETURN jsonb_build_object('outcome_id', r.id, 'tenant_id', r.tenant_id, 'conversation_state_id', r.conversation_state_id,
+                              'action_type', r.action_type, 'outcome_type', r.outcome_type, 'status', r.status,
+                              'outcome_score', r.outcome_score, 'signal_source', r.signal_source,
+                              'resolved_at', r.resolved_at);
+END $function$;
+ALTER FUNCTION learning_api.resolve_outcome(uuid,text,double precision,text) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.resolve_outcome(uuid,text,double precision,text) IS 'Resolve a pending outcome (service)
+POST /rpc/resolve_outcome {outcome_id, status, outcome_score?, signal_source?} -> the resolved outcome. status is positive, negative, ambiguous or expired. 404 for an id your tenant does not have, 409 when it is already resolved, 400 for invalid input.';
+REVOKE ALL ON FUNCTION learning_api.resolve_outcome(uuid,text,double precision,text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.resolve_outcome(uuid,text,double precision,text) TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.sse_channel()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+    key text;
+BEGIN
+    ctx := learning.api_context(ARRAY['rep', 'manager', 'executive', 'service']);
+    key := learning.sse_channel(ctx.tenant_id);
+    RETURN jsonb_build_object('tenant_id', ctx.tenant_id, 'channel', key, 'path', '/sub/' || key);
+END $function$;
+ALTER FUNCTION learning_api.sse_channel() OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.sse_channel() IS 'The SSE stream address of your tenant
+POST /rpc/sse_channel -> {tenant_id, channel, path}: subscribe with GET <nchan server><path> and Accept: text/event-stream (EventSource). Every event of the token''s tenant arrives there as JSON {id, tenant_id, event_type, created_at, payload}; catch up with /rpc/events_since. 401 without a valid token.';
+REVOKE ALL ON FUNCTION learning_api.sse_channel() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.sse_channel() TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.sse_channel() TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_api.sse_channel() TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_api.sse_channel() TO learning_service;
+
+CREATE OR REPLACE FUNCTION learning_api.submit_feedback(conversation_state_id text, target_type text, target_id text, source text, rating integer, comment text DEFAULT NULL::text, outcome_record_id uuid DEFAULT NULL::uuid, metadata jsonb DEFAULT '{}'::jsonb, feedback_id uuid DEFAULT NULL::uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    ctx record;
+    new_id uuid;
+BEGIN
+    ctx := learning.api_context(ARRAY['rep', 'manager', 'executive']);
+    new_id := learning.submit_feedback(ctx.tenant_id, conversation_state_id, target_type, target_id, source, rating,
+                                       ctx.user_id, ctx.api_role, comment, outcome_record_id,
+                                       coalesce(metadata, '{}'), feedback_id);
+    RETURN jsonb_build_object('feedback_id', new_id, 'status', 'recorded');
+END $function$;
+ALTER FUNCTION learning_api.submit_feedback(text,text,text,text,integer,text,uuid,jsonb,uuid) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.submit_feedback(text,text,text,text,integer,text,uuid,jsonb,uuid) IS 'Submit feedback (rep, manager, executive)
+POST /rpc/submit_feedback {conversation_state_id, target_type, target_id, source, rating, comment?, outcome_record_id?, metadata?, feedback_id?} -> {feedback_id, status: "recorded"}. The tenant and reviewer come from the token (tenant_id, sub, role). 400 for invalid input, 409 when feedback_id exists with other content or the outcome is not yours.';
+REVOKE ALL ON FUNCTION learning_api.submit_feedback(text,text,text,text,integer,text,uuid,jsonb,uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.submit_feedback(text,text,text,text,integer,text,uuid,jsonb,uuid) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.submit_feedback(text,text,text,text,integer,text,uuid,jsonb,uuid) TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_api.submit_feedback(text,text,text,text,integer,text,uuid,jsonb,uuid) TO learning_rep;
+
+NOTIFY pgrst, 'reload schema';
+
