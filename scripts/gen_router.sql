@@ -57,13 +57,13 @@ fn_sql AS (
            CASE f.routing
            WHEN 'tenant' THEN
                format(E'CREATE FUNCTION learning.%I(%s)\n    RETURNS %s LANGUAGE plproxy %s AS $$\n'
-                      || E'    CLUSTER learning_router.cluster_of(tenant_id);\n    RUN ON hashtext(tenant_id);\n$$;\n',
+                      || E'    CLUSTER learning_router.cluster_of(tenant_id);\n    RUN ON pg_catalog.hashtext(tenant_id);\n$$;\n',
                       f.proname, f.args, f.result, f.volatility)
            ELSE
                -- the per-tenant variant (tenant_or_all), the all-shards variant, the dispatcher
                CASE WHEN f.routing = 'tenant_or_all' THEN
                    format(E'CREATE FUNCTION learning_router.%I(%s)\n    RETURNS %s LANGUAGE plproxy %s AS $$\n'
-                          || E'    CLUSTER learning_router.cluster_of(tenant_id);\n    RUN ON hashtext(tenant_id);\n    TARGET learning.%I;\n$$;\n'
+                          || E'    CLUSTER learning_router.cluster_of(tenant_id);\n    RUN ON pg_catalog.hashtext(tenant_id);\n    TARGET learning.%I;\n$$;\n'
                           || E'COMMENT ON FUNCTION learning_router.%I(%s) IS %L;\n',
                           f.proname || '__one', f.args, f.result, f.volatility, f.proname,
                           f.proname || '__one', f.idargs, 'learning.' || f.proname || ' on the shard of one tenant')
@@ -171,7 +171,7 @@ view_sql AS (
                      FROM pg_attribute a WHERE a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped))
            || format(E'COMMENT ON TYPE learning_router.%I IS %L;\n', 'api_' || v.relname || '_row', 'A row of view learning_api.' || v.relname)
            || format(E'CREATE FUNCTION learning_router.%I(i_tenant_id text)\n    RETURNS SETOF learning_router.%I LANGUAGE plproxy VOLATILE AS $$\n'
-                     || E'    CLUSTER learning_router.cluster_of(i_tenant_id);\n    RUN ON hashtext(i_tenant_id);\n'
+                     || E'    CLUSTER learning_router.cluster_of(i_tenant_id);\n    RUN ON pg_catalog.hashtext(i_tenant_id);\n'
                      || E'    SELECT * FROM (%s) v WHERE v.tenant_id = i_tenant_id;\n$$;\n',
                      'api_' || v.relname || '_of', 'api_' || v.relname || '_row',
                      btrim(rtrim(btrim(pg_catalog.pg_get_viewdef(v.oid), E' \n'), ';')))

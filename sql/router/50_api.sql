@@ -60,49 +60,49 @@ COMMENT ON TYPE learning.outcome_records IS 'Row of learning.outcome_records as 
 CREATE FUNCTION learning.adjusted_confidence(tenant_id text, action_type text, raw double precision)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.adjusted_confidence(tenant_id text, action_type text, raw double precision) IS 'Routed to the tenant''s shard: clamp(raw * confidence_scale, 0, 1) for the action type: the decision-time correction';
 
 CREATE FUNCTION learning.brier_score(tenant_id text, action_type text)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.brier_score(tenant_id text, action_type text) IS 'Routed to the tenant''s shard: Exact Brier score of every counted outcome of an action type, read from the bins only; NULL when none';
 
 CREATE FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision) IS 'Routed to the tenant''s shard: Monotone (isotonic over the bins) estimate of the chance of a positive outcome at raw confidence, shrunk toward raw where bins are thin';
 
 CREATE FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer DEFAULT 10)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer) IS 'Routed to the tenant''s shard: Reliability curve of an action type from its ten bins: Brier score and decomposition, ECE, MCE, Wilson 95 % intervals, is_calibrated';
 
 CREATE FUNCTION learning.check_and_adjust(tenant_id text, action_type text)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.check_and_adjust(tenant_id text, action_type text) IS 'Routed to the tenant''s shard: Moves the stored confidence_scale of a miscalibrated action type toward its target by at most 0.10 within [0.5, 1.5], records and announces it; NULL when nothing to adjust';
 
 CREATE FUNCTION learning.coaching_patterns(tenant_id text, days integer DEFAULT 90)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.coaching_patterns(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Coaching patterns of the last days (action_effectiveness, stage_insight, escalation_pattern) with two-proportion p-values, by confidence descending';
 
 CREATE FUNCTION learning_router.create_webhook__one(url text, events text[] DEFAULT NULL::text[], tenant_id text DEFAULT NULL::text, secret text DEFAULT NULL::text)
     RETURNS bigint LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
     TARGET learning.create_webhook;
 $$;
 COMMENT ON FUNCTION learning_router.create_webhook__one(url text, events text[], tenant_id text, secret text) IS 'learning.create_webhook on the shard of one tenant';
@@ -130,70 +130,70 @@ REVOKE ALL ON FUNCTION learning_router.create_webhook__all(url text, events text
 CREATE FUNCTION learning.events_since(tenant_id text, after_id bigint, max integer DEFAULT 1000)
     RETURNS SETOF learning.events LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.events_since(tenant_id text, after_id bigint, max integer) IS 'Routed to the tenant''s shard: The tenant''s committed events with id > after_id in id order (at most max, 1-10000), without gaps: resume with the last id seen; needs READ COMMITTED';
 
 CREATE FUNCTION learning.executive_summary(tenant_id text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.executive_summary(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Executive summary of the last days: ROI (time saved, cost per interaction), agent effectiveness, engagement trend, strategic insights';
 
 CREATE FUNCTION learning.feedback_for_conversation(tenant_id text, conversation_state_id text)
     RETURNS SETOF learning.feedback_entries LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.feedback_for_conversation(tenant_id text, conversation_state_id text) IS 'Routed to the tenant''s shard: Every feedback entry of a conversation, oldest first';
 
 CREATE FUNCTION learning.feedback_rate(tenant_id text, reviewer_id text)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.feedback_rate(tenant_id text, reviewer_id text) IS 'Routed to the tenant''s shard: Feedback entries per day a reviewer submitted over the last 7 days';
 
 CREATE FUNCTION learning.feedback_summary(tenant_id text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.feedback_summary(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Feedback of the last days: count, average rating per source, normalised score in [0,1] (inline (r+1)/2, dashboard (r-1)/4), distribution, breakdowns and daily counts (tenant time zone)';
 
 CREATE FUNCTION learning.improvement_areas(tenant_id text, days integer DEFAULT 90)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.improvement_areas(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Action types with a success rate below 0.4 and feedback target types averaging below 0 (at least 5 samples each) over the last days';
 
 CREATE FUNCTION learning.ingest_signal(tenant_id text, conversation_state_id text, signal_type text, occurred_at timestamp with time zone DEFAULT now(), detail jsonb DEFAULT '{}'::jsonb, external_id text DEFAULT NULL::text)
     RETURNS uuid LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.ingest_signal(tenant_id text, conversation_state_id text, signal_type text, occurred_at timestamp with time zone, detail jsonb, external_id text) IS 'Routed to the tenant''s shard: Stores a signal of what happened; the same (tenant_id, external_id) again returns the first id and stores nothing. The signal jobs apply it';
 
 CREATE FUNCTION learning.manager_dashboard(tenant_id text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.manager_dashboard(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Manager dashboard of the last days: team trends with daily activity, per-action-type performance, rep leaderboard, coaching opportunities, calibration, escalation rate, feedback health';
 
 CREATE FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_state_id text)
     RETURNS SETOF learning.outcome_records LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_state_id text) IS 'Routed to the tenant''s shard: Every outcome of a conversation, oldest first';
 
 CREATE FUNCTION learning_router.pending_outcomes__one(tenant_id text DEFAULT NULL::text, outcome_type text DEFAULT NULL::text, expired_only boolean DEFAULT false)
     RETURNS SETOF learning.outcome_records LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
     TARGET learning.pending_outcomes;
 $$;
 COMMENT ON FUNCTION learning_router.pending_outcomes__one(tenant_id text, outcome_type text, expired_only boolean) IS 'learning.pending_outcomes on the shard of one tenant';
@@ -219,28 +219,28 @@ COMMENT ON FUNCTION learning.pending_outcomes(tenant_id text, outcome_type text,
 CREATE FUNCTION learning.record_outcome(tenant_id text, conversation_state_id text, action_type text, predicted_confidence double precision, outcome_type text, action_id text DEFAULT NULL::text, rep_id text DEFAULT NULL::text, metadata jsonb DEFAULT '{}'::jsonb, cost numeric DEFAULT NULL::numeric, created_at timestamp with time zone DEFAULT now())
     RETURNS uuid LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.record_outcome(tenant_id text, conversation_state_id text, action_type text, predicted_confidence double precision, outcome_type text, action_id text, rep_id text, metadata jsonb, cost numeric, created_at timestamp with time zone) IS 'Routed to the tenant''s shard: Records an agent action with its predicted confidence as a pending outcome whose window ends at created_at + window(outcome_type); returns its id';
 
 CREATE FUNCTION learning.rep_dashboard(tenant_id text, rep_id text DEFAULT NULL::text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.rep_dashboard(tenant_id text, rep_id text, days integer) IS 'Routed to the tenant''s shard: Rep dashboard of the last days (tenant time zone, today included): response rates, escalation history, deal impact, feedback scores, calibration; rep_id filters to that rep (P0002 for an unknown rep)';
 
 CREATE FUNCTION learning.resolve_outcome(tenant_id text, outcome_id uuid, status text, outcome_score double precision DEFAULT NULL::double precision, signal_source text DEFAULT 'manual'::text)
     RETURNS learning.outcome_records LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.resolve_outcome(tenant_id text, outcome_id uuid, status text, outcome_score double precision, signal_source text) IS 'Routed to the tenant''s shard: Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
 
 CREATE FUNCTION learning.rotate_sse_channel(tenant_id text)
     RETURNS text LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.rotate_sse_channel(tenant_id text) IS 'Routed to the tenant''s shard: Gives the tenant a new SSE channel id (after a leak); subscribers of the old one receive nothing more';
 REVOKE ALL ON FUNCTION learning.rotate_sse_channel(tenant_id text) FROM PUBLIC;
@@ -263,28 +263,28 @@ COMMENT ON FUNCTION learning.run_job(job_name text) IS 'Run on every shard, answ
 CREATE FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes double precision)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes double precision) IS 'Routed to the tenant''s shard: Sets the minutes of human work one action of a type saves (executive ROI; default 5)';
 
 CREATE FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval)
     RETURNS interval LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval) IS 'Routed to the tenant''s shard: Overrides the window of an outcome type for a tenant, or defines a new outcome type with its window; applies to outcomes recorded afterwards';
 
 CREATE FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text)
     RETURNS text LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text) IS 'Routed to the tenant''s shard: Sets the time zone of a tenant''s calendar days (a name from pg_timezone_names); 22023 for an unknown zone';
 
 CREATE FUNCTION learning.sse_channel(tenant_id text)
     RETURNS text LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.sse_channel(tenant_id text) IS 'Routed to the tenant''s shard: The tenant''s unguessable nchan channel id, created on first use; the relay publishes the tenant''s events to it from then on';
 REVOKE ALL ON FUNCTION learning.sse_channel(tenant_id text) FROM PUBLIC;
@@ -292,14 +292,14 @@ REVOKE ALL ON FUNCTION learning.sse_channel(tenant_id text) FROM PUBLIC;
 CREATE FUNCTION learning.submit_feedback(tenant_id text, conversation_state_id text, target_type text, target_id text, source text, rating integer, reviewer_id text, reviewer_role text DEFAULT 'rep'::text, comment text DEFAULT NULL::text, outcome_record_id uuid DEFAULT NULL::uuid, metadata jsonb DEFAULT '{}'::jsonb, feedback_id uuid DEFAULT NULL::uuid)
     RETURNS uuid LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.submit_feedback(tenant_id text, conversation_state_id text, target_type text, target_id text, source text, rating integer, reviewer_id text, reviewer_role text, comment text, outcome_record_id uuid, metadata jsonb, feedback_id uuid) IS 'Routed to the tenant''s shard: Records human feedback; a retry with the same feedback_id and content returns that id, with other content it is 23505';
 
 CREATE FUNCTION learning.top_performing_actions(tenant_id text, days integer DEFAULT 90, top_k integer DEFAULT 5)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
-    RUN ON hashtext(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.top_performing_actions(tenant_id text, days integer, top_k integer) IS 'Routed to the tenant''s shard: The top_k action types (at least 5 resolved outcomes) by success rate over the last days';
 
@@ -439,7 +439,7 @@ COMMENT ON TYPE learning_router.api_feedback_row IS 'A row of view learning_api.
 CREATE FUNCTION learning_router.api_feedback_of(i_tenant_id text)
     RETURNS SETOF learning_router.api_feedback_row LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(i_tenant_id);
-    RUN ON hashtext(i_tenant_id);
+    RUN ON pg_catalog.hashtext(i_tenant_id);
     SELECT * FROM (SELECT f.id AS feedback_id,
     f.tenant_id,
     f.conversation_state_id,
@@ -512,7 +512,7 @@ COMMENT ON TYPE learning_router.api_outcomes_row IS 'A row of view learning_api.
 CREATE FUNCTION learning_router.api_outcomes_of(i_tenant_id text)
     RETURNS SETOF learning_router.api_outcomes_row LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(i_tenant_id);
-    RUN ON hashtext(i_tenant_id);
+    RUN ON pg_catalog.hashtext(i_tenant_id);
     SELECT * FROM (SELECT o.id AS outcome_id,
     o.tenant_id,
     o.conversation_state_id,
