@@ -131,6 +131,7 @@ sum_counts() {  # adds the "/"-separated counts of every shard database
 }
 totals_before=$(sum_counts "${SH2[@]}")
 before=$(all_digests $R router)
+q $R router "CREATE ROLE router_probe; CREATE USER MAPPING FOR router_probe SERVER learning_shards OPTIONS (user 'postgres')" >/dev/null
 q $B postgres "ALTER DATABASE s1 ALLOW_CONNECTIONS false" >/dev/null
 "$PGBIN/psql" -h "$TEST_ROOT" -p $R -U postgres -d router -XAtq -c "CALL learning_router.reshard($LIST4)" >"$TEST_ROOT/reshard1.log" 2>&1
 rc=$?
@@ -139,6 +140,8 @@ st=$(q $R router "SELECT tenants_to_move || ':' || pending || ':' || done FROM l
 tap_ok $([ -n "$st" ] && [ "$(echo $st | cut -d: -f3)" -gt 0 ] && [ "$(echo $st | cut -d: -f2)" -gt 0 ]; echo $?) \
        "the interrupted reshard shows its progress: tenants to move, pending and done ($st)"
 tap_is "$(all_digests $R router)" "$before" "halfway through the reshard every tenant still answers the same through the router"
+tap_is "$(q $R router "SELECT count(*) FROM pg_user_mappings WHERE srvname = 'learning_shards_next' AND usename IN ('router_probe', 'public')")" "2" \
+       "the new list has the user mappings of the current one"
 q $B postgres "ALTER DATABASE s1 ALLOW_CONNECTIONS true" >/dev/null
 
 # a writer records outcomes through the router while the reshard resumes,
