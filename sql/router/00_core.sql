@@ -211,8 +211,9 @@ BEGIN
                   DETAIL = 'A transaction snapshot taken before a tenant moved would route it to its old shard.',
                   HINT = 'Retry in READ COMMITTED, or after the reshard.';
     END IF;
-    -- (20261, 0): every routed call, held exclusively by the reshard's last
-    -- pass; (20260, hash): this tenant, held exclusively while it moves.
+    -- (20261, 0): every routed call, held exclusively while the reshard
+    -- looks for newcomers and switches; (20260, hash): this tenant, held
+    -- exclusively while it is copied.
     PERFORM pg_advisory_xact_lock_shared(20261, 0);
     PERFORM pg_advisory_xact_lock_shared(20260, hashtext(tenant_id));
     IF NOT EXISTS (SELECT 1 FROM learning_router.reshard_state) THEN

@@ -22,8 +22,9 @@
 --   4. the tenant is marked copied (routed to the new list from then on),
 --      its rows are deleted from the old shard, it is marked done.
 -- Routing switches to the new list (server learning_shards) once every
--- tenant has moved: the last pass runs with every routed call held, so a
--- tenant created meanwhile on an old shard is moved too.  An interrupted
+-- tenant has moved: the last look for tenants to move and the switch run
+-- with every routed call held, so a tenant created meanwhile on an old shard
+-- is moved too.  An interrupted
 -- reshard resumes where it stopped when called again with the same list.
 -- Progress: NOTICEs, and learning_router.reshard_status.
 
@@ -392,13 +393,16 @@ COMMENT ON FUNCTION learning_router.drop_next_server() IS
 
 -- The procedure: each step commits, so progress survives an interruption.
 -- (No SET clause: a procedure with one cannot commit; every name below is
--- schema-qualified and each step pins its own search_path.)
+-- schema-qualified and each step pins its own search_path.)  Locks are
+-- transaction-level, so an error never leaves routed calls waiting: a
+-- tenant's lock covers its copy up to "copied" (from then on it is routed to
+-- its new shard), the lock on every routed call covers the last look for
+-- tenants created meanwhile and the switch.
 CREATE PROCEDURE learning_router.reshard(conninfos text[])
     LANGUAGE plpgsql AS $$
 DECLARE
     started timestamptz;
     tenant text;
-    pass int := 0;
     added int;
     moved jsonb;
 BEGIN
@@ -408,18 +412,13 @@ BEGIN
         RETURN;
     END IF;
     PERFORM learning_router.wait_older_transactions(started);
+    PERFORM learning_router.reshard_plan();
+    COMMIT;
     LOOP
-        pass := pass + 1;
-        IF pass > 1 THEN
-            -- last pass: hold every routed call, so no tenant appears meanwhile
-            PERFORM pg_catalog.pg_advisory_lock(20261, 0);
-        END IF;
-        added := learning_router.reshard_plan();
-        COMMIT;
         FOR tenant IN SELECT p.tenant_id FROM learning_router.reshard_progress p
                        WHERE p.status <> 'done' ORDER BY p.to_shard, p.tenant_id LOOP
-            PERFORM pg_catalog.pg_advisory_lock(20260, pg_catalog.hashtext(tenant));
             IF (SELECT p.status FROM learning_router.reshard_progress p WHERE p.tenant_id = tenant) = 'pending' THEN
+                PERFORM pg_catalog.pg_advisory_xact_lock(20260, pg_catalog.hashtext(tenant));
                 moved := learning_router.copy_tenant(tenant);
                 UPDATE learning_router.reshard_progress p SET status = 'copied', rows_moved = moved
                  WHERE p.tenant_id = tenant;
@@ -429,15 +428,20 @@ BEGIN
             UPDATE learning_router.reshard_progress p SET status = 'done', finished_at = pg_catalog.now()
              WHERE p.tenant_id = tenant;
             COMMIT;
-            PERFORM pg_catalog.pg_advisory_unlock(20260, pg_catalog.hashtext(tenant));
             RAISE NOTICE 'reshard: tenant "%" moved (%)', tenant,
                 (SELECT p.rows_moved FROM learning_router.reshard_progress p WHERE p.tenant_id = tenant);
         END LOOP;
-        EXIT WHEN pass > 1;
+        -- hold every routed call while looking for tenants that appeared on
+        -- an old shard meanwhile; none: switch, in the same transaction
+        PERFORM pg_catalog.pg_advisory_xact_lock(20261, 0);
+        added := learning_router.reshard_plan();
+        IF added = 0 THEN
+            PERFORM learning_router.reshard_finish();
+            COMMIT;
+            EXIT;
+        END IF;
+        COMMIT;
     END LOOP;
-    PERFORM learning_router.reshard_finish();
-    COMMIT;
-    PERFORM pg_catalog.pg_advisory_unlock(20261, 0);
     PERFORM learning_router.wait_older_transactions(pg_catalog.now());
     PERFORM learning_router.drop_next_server();
     COMMIT;
