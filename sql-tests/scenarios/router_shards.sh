@@ -152,8 +152,9 @@ q $B postgres "ALTER DATABASE s1 ALLOW_CONNECTIONS true" >/dev/null
   done; echo $n >"$TEST_ROOT/router_writer.count" ) &
 writer=$!
 t0=$(date +%s%N)
-"$PGBIN/psql" -h "$TEST_ROOT" -p $R -U postgres -d router -XAtq -c "SET client_min_messages = notice" -c "CALL learning_router.reshard($LIST4)" >"$TEST_ROOT/reshard2.log" 2>&1
-tap_ok $? "the reshard resumes with the same list and finishes ($(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c 'moved' "$TEST_ROOT/reshard2.log") tenants moved in this call)"
+"$PGBIN/psql" -h "$TEST_ROOT" -p $R -U postgres -d router -XAtq -c "SET client_min_messages = notice" \
+    -c "SET learning_router.reshard_page_rows = 7" -c "CALL learning_router.reshard($LIST4)" >"$TEST_ROOT/reshard2.log" 2>&1
+tap_ok $? "the reshard resumes with the same list (copying in pages of 7 rows) and finishes ($(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c 'moved' "$TEST_ROOT/reshard2.log") tenants moved in this call)"
 wait $writer
 written=$(cat "$TEST_ROOT/router_writer.count")
 tap_is "$written" "60" "every write made through the router during the reshard succeeded"

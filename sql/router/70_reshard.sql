@@ -59,15 +59,16 @@ REVOKE ALL ON learning_router.reshard_status, learning_router.reshard_log FROM P
 
 -- The tables of a tenant, in insertion order (foreign keys), with the column
 -- that locks them against the shard's jobs during the copy.
-CREATE FUNCTION learning_router.tenant_tables() RETURNS TABLE (ord int, table_name text, lock_rows boolean)
+CREATE FUNCTION learning_router.tenant_tables() RETURNS TABLE (ord int, table_name text, lock_rows boolean, paged boolean)
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp AS $$
-    VALUES (1, 'tenant_settings', false), (2, 'outcome_windows', false), (3, 'action_minutes_saved', false),
-           (4, 'outcome_records', true), (5, 'signals', true), (6, 'feedback_entries', false),
-           (7, 'calibration_state', true), (8, 'calibration_adjustments', false)
+    VALUES (1, 'tenant_settings', false, false), (2, 'outcome_windows', false, false),
+           (3, 'action_minutes_saved', false, false), (4, 'outcome_records', true, true),
+           (5, 'signals', true, true), (6, 'feedback_entries', false, true),
+           (7, 'calibration_state', true, false), (8, 'calibration_adjustments', false, true)
 $$;
 COMMENT ON FUNCTION learning_router.tenant_tables() IS
-    'Tables holding a tenant''s own rows on a shard, in the order a move inserts them; lock_rows: locked on the old shard while copying';
+    'Tables holding a tenant''s own rows on a shard, in the order a move inserts them; lock_rows: locked on the old shard while copying; paged: copied in pages by id';
 
 -- ---- dblink helpers (dblink lives in whatever schema it was installed in)
 
@@ -259,6 +260,10 @@ DECLARE
     landed int;
     moved jsonb := '{}';
     hook record;
+    -- rows per page (setting learning_router.reshard_page_rows, default 5000)
+    page_rows constant int := greatest(1, coalesce(nullif(current_setting('learning_router.reshard_page_rows', true), '')::int, 5000));
+    last_id text;
+    n int;
 BEGIN
     SELECT * INTO STRICT st FROM learning_router.reshard_state;
     SELECT * INTO STRICT p FROM learning_router.reshard_progress WHERE tenant_id = tenant;
@@ -277,18 +282,27 @@ BEGIN
             PERFORM learning_router.remote_value('learning_router_src',
                 format('SELECT count(*)::text FROM (SELECT 1 FROM learning.%I WHERE tenant_id = %L FOR UPDATE) l', tb.table_name, tenant));
         END IF;
-        data := learning_router.remote_value('learning_router_src',
-            format('SELECT coalesce(json_agg(r), ''[]'')::text FROM learning.%I r WHERE tenant_id = %L', tb.table_name, tenant));
-        sent := json_array_length(data::json);
-        IF sent > 0 THEN
-            cols := learning_router.remote_value('learning_router_dst', format(
-                'SELECT string_agg(quote_ident(attname), '', '' ORDER BY attnum) FROM pg_attribute
-                  WHERE attrelid = %L::regclass AND attnum > 0 AND NOT attisdropped AND attidentity = '''' AND attgenerated = ''''',
-                'learning.' || tb.table_name));
+        cols := learning_router.remote_value('learning_router_dst', format(
+            'SELECT string_agg(quote_ident(attname), '', '' ORDER BY attnum) FROM pg_attribute
+              WHERE attrelid = %L::regclass AND attnum > 0 AND NOT attisdropped AND attidentity = '''' AND attgenerated = ''''',
+            'learning.' || tb.table_name));
+        sent := 0;
+        last_id := NULL;
+        LOOP  -- pages of page_rows rows by id (small tables in one piece)
+            data := learning_router.remote_value('learning_router_src', format(
+                'SELECT coalesce(json_agg(r%s), ''[]'')::text FROM (SELECT * FROM learning.%I WHERE tenant_id = %L%s%s) r',
+                CASE WHEN tb.paged THEN ' ORDER BY r.id' ELSE '' END, tb.table_name, tenant,
+                CASE WHEN last_id IS NOT NULL THEN format(' AND id > %L', last_id) ELSE '' END,
+                CASE WHEN tb.paged THEN format(' ORDER BY id LIMIT %s', page_rows) ELSE '' END));
+            n := json_array_length(data::json);
+            EXIT WHEN n = 0;
             PERFORM learning_router.remote_exec('learning_router_dst', format(
                 'INSERT INTO learning.%I (%s) SELECT %s FROM json_populate_recordset(NULL::learning.%I, %L)',
                 tb.table_name, cols, cols, tb.table_name, data));
-        END IF;
+            sent := sent + n;
+            EXIT WHEN NOT tb.paged OR n < page_rows;
+            last_id := (data::json -> (n - 1)) ->> 'id';
+        END LOOP;
         landed := learning_router.remote_value('learning_router_dst',
             format('SELECT count(*)::text FROM learning.%I WHERE tenant_id = %L', tb.table_name, tenant))::int;
         IF landed <> sent THEN
