@@ -57,6 +57,20 @@ tap_is "$(q $P router "SELECT string_agg(c.relname || ':' || (SELECT string_agg(
                          FROM pg_class c WHERE c.relnamespace = 'learning_api'::regnamespace AND c.relkind = 'v'")" \
        "the router's learning_api views have the shard's columns"
 router=$(echo "$router" | grep -v '^api_')   # the helpers are compared above
+# the row types the routed functions return have the shard's columns
+rowtypes="SELECT string_agg(t.typname || ':' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)
+                                                 FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped), ' ' ORDER BY t.typname)
+            FROM pg_type t WHERE t.typnamespace = 'learning'::regnamespace AND t.typtype = 'c'"
+router_types=$(q $P router "$rowtypes")
+tap_ok $([ -n "$router_types" ]; echo $?) "the router declares the row types its functions return"
+tap_is "$router_types" "$(q $P shard "$rowtypes AND t.typname IN (SELECT typname FROM pg_type WHERE typnamespace = 'learning'::regnamespace AND typtype = 'c'
+                                        AND typname = ANY (string_to_array('$(q $P router "SELECT string_agg(typname, ',') FROM pg_type WHERE typnamespace = 'learning'::regnamespace AND typtype = 'c'")', ',')))")" \
+       "the router's row types have the columns of the shard's tables"
+# every learning.* function the router's learning_api calls exists on the router
+tap_is "$(q $P router "SELECT string_agg(DISTINCT m[1], ', ') FROM pg_proc p, regexp_matches(p.prosrc, 'learning\.([a-z_0-9]+)\(', 'g') m
+                        WHERE p.pronamespace = 'learning_api'::regnamespace
+                          AND NOT EXISTS (SELECT 1 FROM pg_proc f WHERE f.pronamespace = 'learning'::regnamespace AND f.proname = m[1])")" \
+       "" "every learning function the router's HTTP API calls exists on the router"
 
 missing=$(comm -23 <(echo "$shard") <(echo "$router"))
 extra=$(comm -13 <(echo "$shard") <(echo "$router"))
