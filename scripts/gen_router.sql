@@ -184,6 +184,11 @@ view_sql AS (
                      || E'    RETURN QUERY SELECT * FROM learning_router.%I((learning.api_context(ARRAY[''rep'', ''manager'', ''executive'', ''service''])).tenant_id);\nEND $$;\n',
                      'api_' || v.relname, 'api_' || v.relname || '_row', 'api_' || v.relname || '_of')
            || format(E'ALTER FUNCTION learning_router.%I() OWNER TO learning_definer;\n', 'api_' || v.relname)
+           || format(E'REVOKE ALL ON FUNCTION learning_router.%I() FROM PUBLIC;\n', 'api_' || v.relname)
+           || coalesce((SELECT string_agg(format(E'GRANT EXECUTE ON FUNCTION learning_router.%I() TO %I;\n', 'api_' || v.relname, r.rolname), ''
+                                          ORDER BY r.rolname)
+                          FROM aclexplode(v.relacl) x JOIN pg_roles r ON r.oid = x.grantee
+                         WHERE x.privilege_type = 'SELECT' AND NOT r.rolsuper), '')
            || format(E'COMMENT ON FUNCTION learning_router.%I() IS %L;\n', 'api_' || v.relname,
                      'The rows of view learning_api.' || v.relname || ' for the tenant of the request''s token, read on its shard')
            || format(E'CREATE VIEW learning_api.%I WITH (security_invoker = true) AS\n    SELECT * FROM learning_router.%I();\n',

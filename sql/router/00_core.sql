@@ -313,3 +313,4 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION learning_router.api_read_only() IS
     'INSTEAD OF trigger of the router''s learning_api views: they are read-only (42501)';
+REVOKE ALL ON FUNCTION learning_router.api_read_only() FROM PUBLIC;

@@ -465,6 +465,11 @@ BEGIN
     RETURN QUERY SELECT * FROM learning_router.api_feedback_of((learning.api_context(ARRAY['rep', 'manager', 'executive', 'service'])).tenant_id);
 END $$;
 ALTER FUNCTION learning_router.api_feedback() OWNER TO learning_definer;
+REVOKE ALL ON FUNCTION learning_router.api_feedback() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_router.api_feedback() TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_router.api_feedback() TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_router.api_feedback() TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_router.api_feedback() TO learning_service;
 COMMENT ON FUNCTION learning_router.api_feedback() IS 'The rows of view learning_api.feedback for the tenant of the request''s token, read on its shard';
 CREATE VIEW learning_api.feedback WITH (security_invoker = true) AS
     SELECT * FROM learning_router.api_feedback();
@@ -541,6 +546,11 @@ BEGIN
     RETURN QUERY SELECT * FROM learning_router.api_outcomes_of((learning.api_context(ARRAY['rep', 'manager', 'executive', 'service'])).tenant_id);
 END $$;
 ALTER FUNCTION learning_router.api_outcomes() OWNER TO learning_definer;
+REVOKE ALL ON FUNCTION learning_router.api_outcomes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_router.api_outcomes() TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_router.api_outcomes() TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_router.api_outcomes() TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_router.api_outcomes() TO learning_service;
 COMMENT ON FUNCTION learning_router.api_outcomes() IS 'The rows of view learning_api.outcomes for the tenant of the request''s token, read on its shard';
 CREATE VIEW learning_api.outcomes WITH (security_invoker = true) AS
     SELECT * FROM learning_router.api_outcomes();
