@@ -35,8 +35,10 @@ GRANT USAGE ON SCHEMA learning_router TO PUBLIC;
 -- ======================================================================
 
 -- check_conninfos: the validated shard list, each entry given a
--- connect_timeout (5 s) unless it names one, so that a shard that is down
--- fails its own tenants' calls within that time.
+-- connect_timeout (5 s) unless it names one: the reshard's dblink
+-- connections and LISTEN clients (shard_conninfo) connect with it.  (PL/Proxy
+-- connects asynchronously, where libpq ignores connect_timeout; a routed call
+-- to a shard that hangs is bounded by the caller's statement_timeout.)
 CREATE FUNCTION learning_router.check_conninfos(conninfos text[]) RETURNS text[]
     LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp AS $$
