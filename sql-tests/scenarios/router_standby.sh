@@ -3,7 +3,8 @@
 # answers the read functions exactly as its primary: calibration lookups,
 # dashboards, coaching, feedback, outcomes and events_since, for 24 tenants,
 # after the base backup and again after more writes arrive by streaming.
-# A router can therefore send reads to standbys.  Prints TAP lines.
+# A read router (learning_router listing the standby) answers the same and
+# refuses writes.  Prints TAP lines.
 set -u
 cd "$(dirname "$0")/../.."
 export TEST_ROOT=${TEST_ROOT:-$(pwd)/build}
@@ -59,3 +60,20 @@ caught_up; tap_ok $? "the standby has replayed the later writes"
 compare "after streaming"
 tap_is "$(q $S s0 "SELECT learning.record_outcome('t01', 'c', 'send_email', 0.5, 'email_engagement')" 2>&1 | grep -o 'read-only transaction')" \
        "read-only transaction" "writes on the standby are refused (read-only transaction)"
+
+# a read router: learning_router whose shard list names the standby
+if [ -f "$("$PGBIN/pg_config" --sharedir)/extension/plproxy.control" ]; then
+    q $P postgres "CREATE DATABASE read_router" >/dev/null
+    q $P read_router "CREATE EXTENSION learning_router CASCADE" >/dev/null
+    q $P read_router "SELECT learning_router.set_shards(ARRAY['host=$TEST_ROOT port=$S dbname=s0'])" >/dev/null
+    diffs=0
+    for t in t01 t07 t13 t19; do
+        a=$(q $P s0 "$(digest $t events)"); b=$(q $P read_router "$(digest $t events)" 2>&1)
+        [ "$a" == "$b" ] || { diffs=$((diffs + 1)); echo "# $t primary: $a / read router: $b"; }
+    done
+    tap_is "$diffs" "0" "a read router whose shard list names the standby answers the reads as the primary"
+    tap_is "$(q $P read_router "SELECT learning.record_outcome('t01', 'c', 'send_email', 0.5, 'email_engagement')" 2>&1 | grep -o 'read-only transaction')" \
+           "read-only transaction" "a write through the read router is refused by the standby"
+else
+    echo "not ok - PL/Proxy is not installed for $("$PGBIN/pg_config" --bindir)"
+fi
