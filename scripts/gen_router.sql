@@ -195,7 +195,9 @@ view_sql AS (
                      v.relname, 'api_' || v.relname)
            -- writes reach the privilege check (42501, 403) as on a shard, not "cannot insert into view"
            || format(E'CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON learning_api.%I\n'
-                     || E'    FOR EACH ROW EXECUTE FUNCTION learning_router.api_read_only();\n', v.relname)
+                     || E'    FOR EACH ROW EXECUTE FUNCTION learning_router.api_read_only();\n'
+                     || E'COMMENT ON TRIGGER read_only ON learning_api.%I IS %L;\n', v.relname, v.relname,
+                     'Writes through the view are refused by the privilege check (42501), as on a shard')
            || coalesce(format(E'COMMENT ON VIEW learning_api.%I IS %L;\n', v.relname, obj_description(v.oid, 'pg_class')), '')
            || coalesce((SELECT string_agg(format(E'COMMENT ON COLUMN learning_api.%I.%I IS %L;\n', v.relname, a.attname,
                                                  col_description(v.oid, a.attnum)), '' ORDER BY a.attnum)
@@ -215,7 +217,11 @@ SELECT E'\n-- ==================================================================
     || E'            EXECUTE pg_catalog.format(''CREATE ROLE %I NOLOGIN'', r);\n        END IF;\n'
     || E'        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r AND (rolsuper OR rolbypassrls)) THEN\n'
     || E'            RAISE EXCEPTION ''role % is SUPERUSER or BYPASSRLS'', r USING ERRCODE = ''42501'';\n        END IF;\n'
-    || E'    END LOOP;\nEND $roles$;\n\n'
+    || E'    END LOOP;\nEND $roles$;\n'
+    || coalesce((SELECT string_agg(format(E'COMMENT ON ROLE %I IS %L;\n', r.rolname, shobj_description(r.oid, 'pg_authid')), '' ORDER BY r.rolname)
+                   FROM roles JOIN pg_roles r USING (rolname)
+                  WHERE r.rolname <> 'postgres' AND shobj_description(r.oid, 'pg_authid') IS NOT NULL), '')
+    || E'\n'
     || E'CREATE SCHEMA learning_api;\nCOMMENT ON SCHEMA learning_api IS ' || quote_literal(coalesce(obj_description('learning_api'::regnamespace, 'pg_namespace'), 'learning HTTP API')) || E';\n'
     || E'REVOKE ALL ON SCHEMA learning_api FROM PUBLIC;\n'
     || coalesce((SELECT string_agg(format(E'GRANT USAGE ON SCHEMA learning_api TO %I;\n', r.rolname), '' ORDER BY r.rolname)

@@ -23,6 +23,8 @@ q $P postgres "CREATE DATABASE shard" >/dev/null && q $P shard "CREATE EXTENSION
 tap_ok $? "a shard database with learning"
 q $P postgres "CREATE DATABASE router" >/dev/null && q $P router "CREATE EXTENSION learning_router CASCADE" >/dev/null
 tap_ok $? "a router database with learning_router"
+tap_is "$("$PGBIN/psql" -h "$TEST_ROOT" -p $P -U postgres -d shard -XAtq -v VERBOSITY=verbose -c "CREATE EXTENSION learning_router CASCADE" 2>&1 | grep -o 'ERROR:  [0-9A-Z]\{5\}' | head -1)" \
+       "ERROR:  55000" "learning_router refuses a database that has learning (55000)"
 
 describe="SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') '
                  || pg_get_function_arguments(p.oid) || ' -> ' || pg_get_function_result(p.oid)

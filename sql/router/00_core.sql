@@ -28,6 +28,8 @@ CREATE SCHEMA learning;
 COMMENT ON SCHEMA learning IS
     'learning API on a router: every tenant-keyed function runs on the shard holding the tenant (learning_router)';
 GRANT USAGE ON SCHEMA learning TO PUBLIC;
+COMMENT ON SCHEMA learning_router IS
+    'learning_router: the shard list, the routing rule and the reshard';
 GRANT USAGE ON SCHEMA learning_router TO PUBLIC;
 
 -- ======================================================================

@@ -322,6 +322,12 @@ BEGIN
         END IF;
     END LOOP;
 END $roles$;
+COMMENT ON ROLE learning_anon IS 'learning API: requests without a token (db-anon-role); may do nothing but be refused with 401';
+COMMENT ON ROLE learning_definer IS 'learning API: owns the SECURITY DEFINER functions of learning_api; subject to row-level security; never granted to anyone';
+COMMENT ON ROLE learning_executive IS 'learning API: an executive (JWT role); adds the executive summary';
+COMMENT ON ROLE learning_manager IS 'learning API: a manager (JWT role); adds the manager dashboard and coaching patterns';
+COMMENT ON ROLE learning_rep IS 'learning API: a sales rep (JWT role); own dashboard, feedback, outcomes, calibration, events';
+COMMENT ON ROLE learning_service IS 'learning API: the agent backend (JWT role); records outcomes, ingests signals, resolves outcomes';
 
 CREATE SCHEMA learning_api;
 COMMENT ON SCHEMA learning_api IS 'learning: the HTTP surface served by PostgREST (db-schemas = learning_api)';
@@ -475,6 +481,7 @@ CREATE VIEW learning_api.feedback WITH (security_invoker = true) AS
     SELECT * FROM learning_router.api_feedback();
 CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON learning_api.feedback
     FOR EACH ROW EXECUTE FUNCTION learning_router.api_read_only();
+COMMENT ON TRIGGER read_only ON learning_api.feedback IS 'Writes through the view are refused by the privilege check (42501), as on a shard';
 COMMENT ON VIEW learning_api.feedback IS 'Human feedback of your tenant
 GET /feedback?conversation_state_id=eq.<id>&order=created_at: the feedback of a conversation. Rows of other tenants are never visible (row-level security on the tenant_id claim). Write feedback with POST /rpc/submit_feedback.';
 COMMENT ON COLUMN learning_api.feedback.feedback_id IS 'Id of the feedback entry';
@@ -556,6 +563,7 @@ CREATE VIEW learning_api.outcomes WITH (security_invoker = true) AS
     SELECT * FROM learning_router.api_outcomes();
 CREATE TRIGGER read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON learning_api.outcomes
     FOR EACH ROW EXECUTE FUNCTION learning_router.api_read_only();
+COMMENT ON TRIGGER read_only ON learning_api.outcomes IS 'Writes through the view are refused by the privilege check (42501), as on a shard';
 COMMENT ON VIEW learning_api.outcomes IS 'Agent actions and their outcomes, of your tenant
 GET /outcomes?conversation_state_id=eq.<id>&order=created_at: the outcomes of a conversation. Rows of other tenants are never visible (row-level security on the tenant_id claim).';
 COMMENT ON COLUMN learning_api.outcomes.outcome_id IS 'Id of the outcome record';
