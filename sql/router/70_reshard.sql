@@ -425,7 +425,8 @@ BEGIN
     IF started IS NULL THEN
         RETURN;
     END IF;
-    PERFORM learning_router.wait_older_transactions(started);
+    -- calls that read "no reshard" before that commit took no lock: let them end
+    PERFORM learning_router.wait_older_transactions(pg_catalog.clock_timestamp());
     PERFORM learning_router.reshard_plan();
     COMMIT;
     LOOP
@@ -456,7 +457,8 @@ BEGIN
         END IF;
         COMMIT;
     END LOOP;
-    PERFORM learning_router.wait_older_transactions(pg_catalog.now());
+    -- calls that chose learning_shards_next before the switch: let them end
+    PERFORM learning_router.wait_older_transactions(pg_catalog.clock_timestamp());
     PERFORM learning_router.drop_next_server();
     COMMIT;
 END $$;
