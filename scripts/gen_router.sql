@@ -14,7 +14,7 @@
 -- types.  EXECUTE is granted as on the shard: to PUBLIC where PUBLIC may run
 -- the shard's function, otherwise to no one but superusers.
 
-\i scripts/router_api.sql
+\ir router_api.sql
 
 WITH api AS (
     SELECT a.*, p.prorettype, p.proretset, p.provolatile,
