@@ -73,6 +73,14 @@ tap_is "$(q $P router "SELECT string_agg(DISTINCT m[1], ', ') FROM pg_proc p, re
                         WHERE p.pronamespace = 'learning_api'::regnamespace
                           AND NOT EXISTS (SELECT 1 FROM pg_proc f WHERE f.pronamespace = 'learning'::regnamespace AND f.proname = m[1])")" \
        "" "every learning function the router's HTTP API calls exists on the router"
+# ... and none of them reads or writes a table of learning (the router has
+# none; row types of its tables are declared)
+names=$(q $P router "SELECT coalesce(string_agg(DISTINCT quote_literal(m[2]), ','), 'NULL') FROM pg_proc p,
+                       regexp_matches(p.prosrc, '(FROM|JOIN|UPDATE|INTO|TABLE)\s+learning\.([a-z_0-9]+)\M(?!\s*\()', 'gi') m
+                      WHERE p.pronamespace = 'learning_api'::regnamespace") || names="query failed"
+tables=$(q $P shard "SELECT coalesce(string_agg(relname, ', '), 'none') FROM pg_class WHERE relnamespace = 'learning'::regnamespace
+                      AND relkind IN ('r', 'v', 'm', 'p') AND relname IN ($names)" 2>&1)
+tap_is "$tables" "none" "the router's HTTP API functions read no table of learning"
 
 missing=$(comm -23 <(echo "$shard") <(echo "$router"))
 extra=$(comm -13 <(echo "$shard") <(echo "$router"))
