@@ -147,7 +147,7 @@ tap_is "$(q $R router "SELECT count(*) FROM pg_user_mappings WHERE srvname = 'le
 tap_is "$(err $R router "CALL learning_router.reshard(ARRAY['$(ci $A s0)', '$(ci $A s1)'])")" "ERROR:  55000" \
        "another list while a reshard is in progress is refused (55000)"
 tap_is "$(err $R router "SELECT learning_router.set_shards($LIST2)")" "ERROR:  55000" "set_shards during a reshard is refused (55000)"
-tap_is "$(err $R router "SELECT learning.run_job('expire_overdue')")" "ERROR:  55000" "calls spanning every tenant wait for the reshard's end (55000)"
+tap_is "$(err $R router "SELECT learning.run_job('expire_overdue')")" "ERROR:  55000" "calls spanning every tenant are refused during a reshard (55000)"
 tap_is "$("$PGBIN/psql" -h "$TEST_ROOT" -p $R -U postgres -d router -XAtq -v VERBOSITY=verbose \
           -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT learning.brier_score('t01', 'send_email')" 2>&1 | grep -o 'ERROR:  [0-9A-Z]\{5\}' | head -1)" \
        "ERROR:  40001" "a routed call in REPEATABLE READ during a reshard is a serialization failure (40001)"
