@@ -112,6 +112,14 @@ for sql in "SELECT learning.submit_feedback('t05', 'c', 'message', 'm', 'inline'
 done
 tap_is "$(err $R router "SELECT learning.brier_score(NULL, 'send_email')")" "ERROR:  22004" "a NULL tenant_id is 22004, as on a shard"
 
+# each routed call is its own transaction on the shard (documented)
+"$PGBIN/psql" -h "$TEST_ROOT" -p $R -U postgres -d router -XAtq -c "BEGIN" \
+    -c "SELECT learning.record_outcome('t05', 'conv-rolled-back', 'send_email', 0.5, 'email_engagement')" -c "ROLLBACK" >/dev/null
+set -- ${SH2[$(q $R router "SELECT learning_router.shard_of('t05')")]}
+tap_is "$(q $1 $2 "SELECT count(*) FROM learning.outcome_records WHERE conversation_state_id = 'conv-rolled-back'")" "1" \
+       "a routed call commits on its shard even when the router's transaction rolls back"
+q $1 $2 "DELETE FROM learning.outcome_records WHERE conversation_state_id = 'conv-rolled-back'" >/dev/null
+
 # functions spanning tenants run on every shard
 tap_is "$(q $R router "SELECT count(*) FROM learning.pending_outcomes()")" \
        "$(( $(q $A s0 "SELECT count(*) FROM learning.pending_outcomes()") + $(q $B s0 "SELECT count(*) FROM learning.pending_outcomes()") ))" \
