@@ -5,7 +5,8 @@
 # the router has a function of that name and argument types, with the same
 # argument names and defaults, the same result type and the same PUBLIC
 # EXECUTE grant, and nothing else in schema learning.  When learning's API
-# changes, this fails until sql/router/50_api.sql is regenerated:
+# changes, this fails until sql/router/50_api.sql is regenerated (and a
+# router survives pg_dump and restore):
 #   psql -XAtq -d <database with learning> -f scripts/gen_router.sql > sql/router/50_api.sql
 # Prints TAP lines.
 set -u
@@ -92,3 +93,16 @@ tap_is "$extra" "" "the router has no function in schema learning that the shard
 "$PGBIN/psql" -h "$TEST_ROOT" -p $P -U postgres -d shard -XAtq -v ON_ERROR_STOP=1 -f scripts/gen_router.sql >"$TEST_ROOT/50_api.sql"
 diff -q "$TEST_ROOT/50_api.sql" sql/router/50_api.sql >/dev/null
 tap_ok $? "sql/router/50_api.sql is what scripts/gen_router.sql generates from the installed learning"
+
+# a router survives pg_dump and restore: the shard list (server and user
+# mappings) comes back and routes as before
+q $P router "SELECT learning_router.set_shards(ARRAY['host=$TEST_ROOT port=$P dbname=shard'])" >/dev/null
+q $P shard "SELECT learning.record_outcome('acme', 'c-dump', 'send_email', 0.5, 'email_engagement')" >/dev/null
+"$PGBIN/pg_dump" -h "$TEST_ROOT" -p $P -U postgres -d router -f "$TEST_ROOT/router_dump.sql" \
+    && q $P postgres "CREATE DATABASE router_restored" >/dev/null \
+    && "$PGBIN/psql" -h "$TEST_ROOT" -p $P -U postgres -d router_restored -XAtq -v ON_ERROR_STOP=1 -f "$TEST_ROOT/router_dump.sql" >/dev/null 2>&1
+tap_ok $? "pg_dump of a router restores into a new database"
+tap_is "$(q $P router_restored "SELECT string_agg(list || shard || '=' || conninfo, ' ') FROM learning_router.shards")" \
+       "$(q $P router "SELECT string_agg(list || shard || '=' || conninfo, ' ') FROM learning_router.shards")" "the restored router has the shard list"
+tap_is "$(q $P router_restored "SELECT count(*) FROM learning.outcomes_for_conversation('acme', 'c-dump')")" "1" \
+       "the restored router routes to the shard"
