@@ -16,12 +16,11 @@ RJ="CREATE FUNCTION pg_temp.rj(j jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS 
 # a hot standby cannot create).
 J() { if [ -n "${EXACT:-}" ]; then echo "(($1) - 'generated_at')"; else echo "pg_temp.rj($1)"; fi; }
 F() { if [ -n "${EXACT:-}" ]; then echo "($1)::text"; else echo "pg_temp.rf($1)"; fi; }
-digest() {  # digest TENANT [with_events]
+digest_expr() {  # digest_expr TENANT [with_events]: the md5 expression
     local t=$1 ev=${2:-}
-    local evsql="''" pre="$RJ"
-    [ -n "${EXACT:-}" ] && pre=""
+    local evsql="''"
     [ -n "$ev" ] && evsql="(SELECT string_agg(e.id || ':' || e.event_type || ':' || e.payload::text, ';' ORDER BY e.id) FROM learning.events_since('$t', 0) e)"
-    echo "$pre SELECT md5(concat_ws('|',
+    echo "md5(concat_ws('|',
         $(F "learning.brier_score('$t', 'send_email')"), $(J "learning.calibration_curve('$t', 'send_email', 1)"),
         $(J "learning.calibration_curve('$t', 'qualify')"),
         $(F "learning.adjusted_confidence('$t', 'send_email', 0.7)"), $(F "learning.calibrated_probability('$t', 'book_meeting', 0.6)"),
@@ -33,4 +32,13 @@ digest() {  # digest TENANT [with_events]
         (SELECT string_agg(f::text, ';') FROM learning.feedback_for_conversation('$t', 'conv-$t-0') f),
         (SELECT string_agg(o.id::text, ';') FROM learning.pending_outcomes('$t', NULL, false) o),
         $evsql))"
+}
+digest_pre() { [ -n "${EXACT:-}" ] || echo "$RJ"; }
+digest() {  # digest TENANT [with_events]: one statement giving the tenant's digest
+    echo "$(digest_pre) SELECT $(digest_expr "$@")"
+}
+digests() {  # digests "TENANTS" [with_events]: one statement, a line "tenant digest" each
+    local t sql=""
+    for t in $1; do sql+="${sql:+ UNION ALL }SELECT '$t' || ' ' || $(digest_expr $t ${2:-})"; done
+    echo "$(digest_pre) SELECT * FROM ($sql) d ORDER BY 1"
 }
