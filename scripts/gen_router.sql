@@ -228,10 +228,42 @@ SELECT E'\n-- ==================================================================
                    FROM pg_namespace n, aclexplode(n.nspacl) x JOIN pg_roles r ON r.oid = x.grantee
                   WHERE n.nspname = 'learning_api' AND x.privilege_type = 'USAGE' AND x.grantee <> n.nspowner), '')
     || E'GRANT USAGE ON SCHEMA learning TO learning_definer;\n\n'
-    || E'-- Request context (copied from learning)\n'
+    || E'-- Media types of the API''s functions (domains PostgREST reads)\n'
+    || coalesce((SELECT string_agg(format(E'CREATE DOMAIN learning_api.%I AS %s;\n', t.typname,
+                                          pg_catalog.format_type(t.typbasetype, t.typtypmod))
+                                   || coalesce(format(E'COMMENT ON DOMAIN learning_api.%I IS %L;\n', t.typname,
+                                                      obj_description(t.oid, 'pg_type')), ''), '' ORDER BY t.typname)
+                   FROM pg_catalog.pg_type t
+                  WHERE t.typnamespace = 'learning_api'::regnamespace AND t.typtype = 'd'), '')
+    || E'\n-- Request context (copied from learning)\n'
     || (SELECT string_agg(sql, E'\n' ORDER BY proname) FROM fn_sql WHERE nspname = 'learning')
     || E'\n-- Views: the claimed tenant''s rows, read on its shard\n'
     || coalesce((SELECT string_agg(sql, E'\n' ORDER BY relname) FROM view_sql), '')
     || E'\n-- Functions (/rpc/...), copied from learning\n'
     || (SELECT string_agg(sql, E'\n' ORDER BY proname, oid::regprocedure::text) FROM fn_sql WHERE nspname = 'learning_api')
     || E'\nNOTIFY pgrst, ''reload schema'';\n';
+
+-- ---------------------------------------------------------------------------
+-- Who may run the routed functions: the roles the shard grants them to (a
+-- member of learning_app calls the SQL API; learning_definer, the owner of
+-- the HTTP API's functions, calls what they call).
+-- ---------------------------------------------------------------------------
+WITH routed AS (
+    SELECT p.oid, p.proowner, p.proacl FROM router_api a JOIN pg_catalog.pg_proc p ON p.oid = a.oid
+),
+routed_grants AS (
+    SELECT r.rolname, format(E'GRANT EXECUTE ON FUNCTION %s TO %I;\n', f.oid::regprocedure, r.rolname) AS sql,
+           f.oid::regprocedure::text AS sig
+      FROM routed f, aclexplode(f.proacl) x, pg_catalog.pg_roles r
+     WHERE r.oid = x.grantee AND x.grantee <> f.proowner AND x.privilege_type = 'EXECUTE'
+)
+SELECT E'\n-- ======================================================================\n'
+    || E'-- Who may run the routed functions: the shard''s grants.\n'
+    || E'-- ======================================================================\n\n'
+    || E'DO $roles$\nDECLARE\n    r text;\nBEGIN\n'
+    || format(E'    FOREACH r IN ARRAY %L::text[] LOOP\n',
+              coalesce((SELECT array_agg(DISTINCT rolname ORDER BY rolname) FROM routed_grants), '{}'))
+    || E'        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN\n'
+    || E'            EXECUTE pg_catalog.format(''CREATE ROLE %I NOLOGIN'', r);\n        END IF;\n'
+    || E'    END LOOP;\nEND $roles$;\n'
+    || coalesce((SELECT string_agg(sql, '' ORDER BY sig, rolname) FROM routed_grants), '');

@@ -22,7 +22,10 @@ CREATE TEMP VIEW router_internal (proname) AS VALUES
     ('rebuild_rollups'),     -- run by set_tenant_time_zone
     ('tenant_time_zone'),    -- helper of the dashboards
     ('outcome_window'),      -- helper of record_outcome
-    ('api_context');         -- PostgREST request context (learning_api)
+    ('api_context'),         -- PostgREST request context (learning_api)
+    ('check_outcome_row'),   -- the outcome table's check
+    ('calibration_curve_window'),  -- helper of reliability_diagram
+    ('svg_reliability');     -- helper of the pictures
 
 CREATE TEMP VIEW router_spanning (proname, all_order) AS VALUES
     ('run_job', NULL::text),

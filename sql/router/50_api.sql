@@ -63,6 +63,7 @@ CREATE FUNCTION learning.adjusted_confidence(tenant_id text, action_type text, r
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.adjusted_confidence(tenant_id text, action_type text, raw double precision) IS 'Routed to the tenant''s shard: clamp(raw * confidence_scale, 0, 1) for the action type: the decision-time correction';
+REVOKE ALL ON FUNCTION learning.adjusted_confidence(tenant_id text, action_type text, raw double precision) FROM PUBLIC;
 
 CREATE FUNCTION learning.brier_score(tenant_id text, action_type text)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
@@ -70,6 +71,7 @@ CREATE FUNCTION learning.brier_score(tenant_id text, action_type text)
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.brier_score(tenant_id text, action_type text) IS 'Routed to the tenant''s shard: Exact Brier score of every counted outcome of an action type, read from the bins only; NULL when none';
+REVOKE ALL ON FUNCTION learning.brier_score(tenant_id text, action_type text) FROM PUBLIC;
 
 CREATE FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
@@ -77,6 +79,7 @@ CREATE FUNCTION learning.calibrated_probability(tenant_id text, action_type text
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision) IS 'Routed to the tenant''s shard: Monotone (isotonic over the bins) estimate of the chance of a positive outcome at raw confidence, shrunk toward raw where bins are thin';
+REVOKE ALL ON FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision) FROM PUBLIC;
 
 CREATE FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer DEFAULT 10)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -84,6 +87,7 @@ CREATE FUNCTION learning.calibration_curve(tenant_id text, action_type text, min
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer) IS 'Routed to the tenant''s shard: Reliability curve of an action type from its ten bins: Brier score and decomposition, ECE, MCE, Wilson 95 % intervals, is_calibrated';
+REVOKE ALL ON FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.check_and_adjust(tenant_id text, action_type text)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -91,6 +95,7 @@ CREATE FUNCTION learning.check_and_adjust(tenant_id text, action_type text)
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.check_and_adjust(tenant_id text, action_type text) IS 'Routed to the tenant''s shard: Moves the stored confidence_scale of a miscalibrated action type toward its target by at most 0.10 within [0.5, 1.5], records and announces it; NULL when nothing to adjust';
+REVOKE ALL ON FUNCTION learning.check_and_adjust(tenant_id text, action_type text) FROM PUBLIC;
 
 CREATE FUNCTION learning.coaching_patterns(tenant_id text, days integer DEFAULT 90)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -98,6 +103,7 @@ CREATE FUNCTION learning.coaching_patterns(tenant_id text, days integer DEFAULT 
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.coaching_patterns(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Coaching patterns of the last days (action_effectiveness, stage_insight, escalation_pattern) with two-proportion p-values, by confidence descending';
+REVOKE ALL ON FUNCTION learning.coaching_patterns(tenant_id text, days integer) FROM PUBLIC;
 
 CREATE FUNCTION learning_router.create_webhook__one(url text, events text[] DEFAULT NULL::text[], tenant_id text DEFAULT NULL::text, secret text DEFAULT NULL::text)
     RETURNS bigint LANGUAGE plproxy VOLATILE AS $$
@@ -122,10 +128,18 @@ BEGIN
     END IF;
     RETURN learning_router.combine_scalar(ARRAY(SELECT learning_router.create_webhook__all($1, $2, $3, $4)));
 END $$;
-COMMENT ON FUNCTION learning.create_webhook(url text, events text[], tenant_id text, secret text) IS 'Routed to the tenant''s shard, to every shard when tenant_id is NULL: Subscribes an http(s) URL to event types (NULL: all) of one tenant (NULL or ''*'': all tenants, stored as ''*''); a NULL secret is generated (read it from learning.webhooks); returns the webhook id';
+COMMENT ON FUNCTION learning.create_webhook(url text, events text[], tenant_id text, secret text) IS 'Routed to the tenant''s shard, to every shard when tenant_id is NULL: Subscribes an http(s) URL (not a private network address unless learning.webhook_allow_private_networks is on) to event types (NULL: all) of one tenant (NULL or ''*'': all tenants, stored as ''*''); a NULL secret is generated (read it from learning.webhooks); returns the webhook id';
 REVOKE ALL ON FUNCTION learning.create_webhook(url text, events text[], tenant_id text, secret text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning_router.create_webhook__one(url text, events text[], tenant_id text, secret text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning_router.create_webhook__all(url text, events text[], tenant_id text, secret text) FROM PUBLIC;
+
+CREATE FUNCTION learning.dashboard_page(tenant_id text, days integer DEFAULT 30, sse_url text DEFAULT NULL::text)
+    RETURNS text LANGUAGE plproxy VOLATILE AS $$
+    CLUSTER learning_router.cluster_of(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
+$$;
+COMMENT ON FUNCTION learning.dashboard_page(tenant_id text, days integer, sse_url text) IS 'Routed to the tenant''s shard: Self-contained HTML page of the manager dashboard: key figures, team trends chart, leaderboard, a reliability diagram per action type, coaching patterns with p- and q-values; follows the tenant''s SSE channel (at sse_url, else the page''s own server) when it has one';
+REVOKE ALL ON FUNCTION learning.dashboard_page(tenant_id text, days integer, sse_url text) FROM PUBLIC;
 
 CREATE FUNCTION learning.events_since(tenant_id text, after_id bigint, max integer DEFAULT 1000)
     RETURNS SETOF learning.events LANGUAGE plproxy VOLATILE AS $$
@@ -133,6 +147,7 @@ CREATE FUNCTION learning.events_since(tenant_id text, after_id bigint, max integ
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.events_since(tenant_id text, after_id bigint, max integer) IS 'Routed to the tenant''s shard: The tenant''s committed events with id > after_id in id order (at most max, 1-10000), without gaps: resume with the last id seen; needs READ COMMITTED';
+REVOKE ALL ON FUNCTION learning.events_since(tenant_id text, after_id bigint, max integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.executive_summary(tenant_id text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -140,6 +155,7 @@ CREATE FUNCTION learning.executive_summary(tenant_id text, days integer DEFAULT 
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.executive_summary(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Executive summary of the last days: ROI (time saved, cost per interaction), agent effectiveness, engagement trend, strategic insights';
+REVOKE ALL ON FUNCTION learning.executive_summary(tenant_id text, days integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.feedback_for_conversation(tenant_id text, conversation_state_id text)
     RETURNS SETOF learning.feedback_entries LANGUAGE plproxy VOLATILE AS $$
@@ -147,6 +163,7 @@ CREATE FUNCTION learning.feedback_for_conversation(tenant_id text, conversation_
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.feedback_for_conversation(tenant_id text, conversation_state_id text) IS 'Routed to the tenant''s shard: Every feedback entry of a conversation, oldest first';
+REVOKE ALL ON FUNCTION learning.feedback_for_conversation(tenant_id text, conversation_state_id text) FROM PUBLIC;
 
 CREATE FUNCTION learning.feedback_rate(tenant_id text, reviewer_id text)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
@@ -154,6 +171,7 @@ CREATE FUNCTION learning.feedback_rate(tenant_id text, reviewer_id text)
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.feedback_rate(tenant_id text, reviewer_id text) IS 'Routed to the tenant''s shard: Feedback entries per day a reviewer submitted over the last 7 days';
+REVOKE ALL ON FUNCTION learning.feedback_rate(tenant_id text, reviewer_id text) FROM PUBLIC;
 
 CREATE FUNCTION learning.feedback_summary(tenant_id text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -161,6 +179,7 @@ CREATE FUNCTION learning.feedback_summary(tenant_id text, days integer DEFAULT 3
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.feedback_summary(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Feedback of the last days: count, average rating per source, normalised score in [0,1] (inline (r+1)/2, dashboard (r-1)/4), distribution, breakdowns and daily counts (tenant time zone)';
+REVOKE ALL ON FUNCTION learning.feedback_summary(tenant_id text, days integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.improvement_areas(tenant_id text, days integer DEFAULT 90)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -168,6 +187,7 @@ CREATE FUNCTION learning.improvement_areas(tenant_id text, days integer DEFAULT 
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.improvement_areas(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Action types with a success rate below 0.4 and feedback target types averaging below 0 (at least 5 samples each) over the last days';
+REVOKE ALL ON FUNCTION learning.improvement_areas(tenant_id text, days integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.ingest_signal(tenant_id text, conversation_state_id text, signal_type text, occurred_at timestamp with time zone DEFAULT now(), detail jsonb DEFAULT '{}'::jsonb, external_id text DEFAULT NULL::text)
     RETURNS uuid LANGUAGE plproxy VOLATILE AS $$
@@ -175,6 +195,7 @@ CREATE FUNCTION learning.ingest_signal(tenant_id text, conversation_state_id tex
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.ingest_signal(tenant_id text, conversation_state_id text, signal_type text, occurred_at timestamp with time zone, detail jsonb, external_id text) IS 'Routed to the tenant''s shard: Stores a signal of what happened; the same (tenant_id, external_id) again returns the first id and stores nothing. The signal jobs apply it';
+REVOKE ALL ON FUNCTION learning.ingest_signal(tenant_id text, conversation_state_id text, signal_type text, occurred_at timestamp with time zone, detail jsonb, external_id text) FROM PUBLIC;
 
 CREATE FUNCTION learning.manager_dashboard(tenant_id text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -182,6 +203,7 @@ CREATE FUNCTION learning.manager_dashboard(tenant_id text, days integer DEFAULT 
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.manager_dashboard(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Manager dashboard of the last days: team trends with daily activity, per-action-type performance, rep leaderboard, coaching opportunities, calibration, escalation rate, feedback health';
+REVOKE ALL ON FUNCTION learning.manager_dashboard(tenant_id text, days integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_state_id text)
     RETURNS SETOF learning.outcome_records LANGUAGE plproxy VOLATILE AS $$
@@ -189,6 +211,7 @@ CREATE FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_state_id text) IS 'Routed to the tenant''s shard: Every outcome of a conversation, oldest first';
+REVOKE ALL ON FUNCTION learning.outcomes_for_conversation(tenant_id text, conversation_state_id text) FROM PUBLIC;
 
 CREATE FUNCTION learning_router.pending_outcomes__one(tenant_id text DEFAULT NULL::text, outcome_type text DEFAULT NULL::text, expired_only boolean DEFAULT false)
     RETURNS SETOF learning.outcome_records LANGUAGE plproxy VOLATILE AS $$
@@ -215,6 +238,9 @@ BEGIN
     RETURN QUERY SELECT * FROM learning_router.pending_outcomes__all($1, $2, $3) r ORDER BY window_expires_at, tenant_id, id;
 END $$;
 COMMENT ON FUNCTION learning.pending_outcomes(tenant_id text, outcome_type text, expired_only boolean) IS 'Routed to the tenant''s shard, to every shard when tenant_id is NULL: Pending outcomes, optionally of one tenant and outcome type; expired_only keeps those whose window has ended (soonest window first)';
+REVOKE ALL ON FUNCTION learning.pending_outcomes(tenant_id text, outcome_type text, expired_only boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning_router.pending_outcomes__one(tenant_id text, outcome_type text, expired_only boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning_router.pending_outcomes__all(tenant_id text, outcome_type text, expired_only boolean) FROM PUBLIC;
 
 CREATE FUNCTION learning.record_outcome(tenant_id text, conversation_state_id text, action_type text, predicted_confidence double precision, outcome_type text, action_id text DEFAULT NULL::text, rep_id text DEFAULT NULL::text, metadata jsonb DEFAULT '{}'::jsonb, cost numeric DEFAULT NULL::numeric, created_at timestamp with time zone DEFAULT now())
     RETURNS uuid LANGUAGE plproxy VOLATILE AS $$
@@ -222,6 +248,15 @@ CREATE FUNCTION learning.record_outcome(tenant_id text, conversation_state_id te
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.record_outcome(tenant_id text, conversation_state_id text, action_type text, predicted_confidence double precision, outcome_type text, action_id text, rep_id text, metadata jsonb, cost numeric, created_at timestamp with time zone) IS 'Routed to the tenant''s shard: Records an agent action with its predicted confidence as a pending outcome whose window ends at created_at + window(outcome_type); returns its id';
+REVOKE ALL ON FUNCTION learning.record_outcome(tenant_id text, conversation_state_id text, action_type text, predicted_confidence double precision, outcome_type text, action_id text, rep_id text, metadata jsonb, cost numeric, created_at timestamp with time zone) FROM PUBLIC;
+
+CREATE FUNCTION learning.reliability_diagram(tenant_id text, action_type text, days integer DEFAULT NULL::integer, min_samples integer DEFAULT 10)
+    RETURNS text LANGUAGE plproxy VOLATILE AS $$
+    CLUSTER learning_router.cluster_of(tenant_id);
+    RUN ON pg_catalog.hashtext(tenant_id);
+$$;
+COMMENT ON FUNCTION learning.reliability_diagram(tenant_id text, action_type text, days integer, min_samples integer) IS 'Routed to the tenant''s shard: SVG document of an action type''s calibration: actual rate against mean prediction per bin with Wilson 95 % intervals, the diagonal, the count histogram, Brier score and ECE. days NULL (default): every counted outcome, the figures of calibration_curve; days N: outcomes resolved in the tenant''s last N calendar days';
+REVOKE ALL ON FUNCTION learning.reliability_diagram(tenant_id text, action_type text, days integer, min_samples integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.rep_dashboard(tenant_id text, rep_id text DEFAULT NULL::text, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -229,6 +264,7 @@ CREATE FUNCTION learning.rep_dashboard(tenant_id text, rep_id text DEFAULT NULL:
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.rep_dashboard(tenant_id text, rep_id text, days integer) IS 'Routed to the tenant''s shard: Rep dashboard of the last days (tenant time zone, today included): response rates, escalation history, deal impact, feedback scores, calibration; rep_id filters to that rep (P0002 for an unknown rep)';
+REVOKE ALL ON FUNCTION learning.rep_dashboard(tenant_id text, rep_id text, days integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.resolve_outcome(tenant_id text, outcome_id uuid, status text, outcome_score double precision DEFAULT NULL::double precision, signal_source text DEFAULT 'manual'::text)
     RETURNS learning.outcome_records LANGUAGE plproxy VOLATILE AS $$
@@ -236,6 +272,7 @@ CREATE FUNCTION learning.resolve_outcome(tenant_id text, outcome_id uuid, status
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.resolve_outcome(tenant_id text, outcome_id uuid, status text, outcome_score double precision, signal_source text) IS 'Routed to the tenant''s shard: Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
+REVOKE ALL ON FUNCTION learning.resolve_outcome(tenant_id text, outcome_id uuid, status text, outcome_score double precision, signal_source text) FROM PUBLIC;
 
 CREATE FUNCTION learning.rotate_sse_channel(tenant_id text)
     RETURNS text LANGUAGE plproxy VOLATILE AS $$
@@ -258,7 +295,9 @@ CREATE FUNCTION learning.run_job(job_name text)
 BEGIN
     RETURN learning_router.combine_jsonb(ARRAY(SELECT learning_router.run_job__all($1)));
 END $$;
-COMMENT ON FUNCTION learning.run_job(job_name text) IS 'Run on every shard, answers combined: Runs one of the five jobs now, in the caller''s transaction, with the same effects and job_runs record as a scheduled run';
+COMMENT ON FUNCTION learning.run_job(job_name text) IS 'Run on every shard, answers combined: Runs one of the five jobs now, in the caller''s transaction and as the extension''s owner, with the same effects and job_runs rows (one per batch) as a scheduled run; returns the last batch''s run with the total items and the number of batches';
+REVOKE ALL ON FUNCTION learning.run_job(job_name text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning_router.run_job__all(job_name text) FROM PUBLIC;
 
 CREATE FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes double precision)
     RETURNS double precision LANGUAGE plproxy VOLATILE AS $$
@@ -266,6 +305,7 @@ CREATE FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, min
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes double precision) IS 'Routed to the tenant''s shard: Sets the minutes of human work one action of a type saves (executive ROI; default 5)';
+REVOKE ALL ON FUNCTION learning.set_minutes_saved(tenant_id text, action_type text, minutes double precision) FROM PUBLIC;
 
 CREATE FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval)
     RETURNS interval LANGUAGE plproxy VOLATILE AS $$
@@ -273,6 +313,7 @@ CREATE FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, w
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval) IS 'Routed to the tenant''s shard: Overrides the window of an outcome type for a tenant, or defines a new outcome type with its window; applies to outcomes recorded afterwards';
+REVOKE ALL ON FUNCTION learning.set_outcome_window(tenant_id text, outcome_type text, window_length interval) FROM PUBLIC;
 
 CREATE FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text)
     RETURNS text LANGUAGE plproxy VOLATILE AS $$
@@ -280,6 +321,7 @@ CREATE FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text)
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text) IS 'Routed to the tenant''s shard: Sets the time zone of a tenant''s calendar days (a name from pg_timezone_names); 22023 for an unknown zone';
+REVOKE ALL ON FUNCTION learning.set_tenant_time_zone(tenant_id text, time_zone text) FROM PUBLIC;
 
 CREATE FUNCTION learning.sse_channel(tenant_id text)
     RETURNS text LANGUAGE plproxy VOLATILE AS $$
@@ -295,6 +337,7 @@ CREATE FUNCTION learning.submit_feedback(tenant_id text, conversation_state_id t
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.submit_feedback(tenant_id text, conversation_state_id text, target_type text, target_id text, source text, rating integer, reviewer_id text, reviewer_role text, comment text, outcome_record_id uuid, metadata jsonb, feedback_id uuid) IS 'Routed to the tenant''s shard: Records human feedback; a retry with the same feedback_id and content returns that id, with other content it is 23505';
+REVOKE ALL ON FUNCTION learning.submit_feedback(tenant_id text, conversation_state_id text, target_type text, target_id text, source text, rating integer, reviewer_id text, reviewer_role text, comment text, outcome_record_id uuid, metadata jsonb, feedback_id uuid) FROM PUBLIC;
 
 CREATE FUNCTION learning.top_performing_actions(tenant_id text, days integer DEFAULT 90, top_k integer DEFAULT 5)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
@@ -302,6 +345,7 @@ CREATE FUNCTION learning.top_performing_actions(tenant_id text, days integer DEF
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
 COMMENT ON FUNCTION learning.top_performing_actions(tenant_id text, days integer, top_k integer) IS 'Routed to the tenant''s shard: The top_k action types (at least 5 resolved outcomes) by success rate over the last days';
+REVOKE ALL ON FUNCTION learning.top_performing_actions(tenant_id text, days integer, top_k integer) FROM PUBLIC;
 
 
 -- ======================================================================
@@ -339,6 +383,12 @@ GRANT USAGE ON SCHEMA learning_api TO learning_rep;
 GRANT USAGE ON SCHEMA learning_api TO learning_service;
 GRANT USAGE ON SCHEMA learning TO learning_definer;
 
+-- Media types of the API's functions (domains PostgREST reads)
+CREATE DOMAIN learning_api."image/svg+xml" AS text;
+COMMENT ON DOMAIN learning_api."image/svg+xml" IS 'PostgREST media type handler: a function returning it is served as image/svg+xml';
+CREATE DOMAIN learning_api."text/html" AS text;
+COMMENT ON DOMAIN learning_api."text/html" IS 'PostgREST media type handler: a function returning it is served as text/html';
+
 -- Request context (copied from learning)
 CREATE OR REPLACE FUNCTION learning.api_claims()
  RETURNS jsonb
@@ -358,6 +408,12 @@ EXCEPTION WHEN invalid_text_representation THEN
     RETURN NULL;
 END $function$;
 COMMENT ON FUNCTION learning.api_claims() IS 'The JWT claims PostgREST set for this request (request.jwt.claims), or NULL when unset, empty (a pooled connection) or not JSON';
+REVOKE ALL ON FUNCTION learning.api_claims() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning.api_claims() TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.api_claims() TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning.api_claims() TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning.api_claims() TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning.api_claims() TO learning_service;
 
 CREATE OR REPLACE FUNCTION learning.api_context(allowed text[], OUT tenant_id text, OUT api_role text, OUT user_id text)
  RETURNS record
@@ -392,6 +448,8 @@ BEGIN
     END IF;
 END $function$;
 COMMENT ON FUNCTION learning.api_context(text[]) IS 'Tenant (from the tenant_id claim), API role (rep, manager, executive, service) and user (sub claim) of a PostgREST request; 401 without them, 42501 (403) when the role is not in allowed';
+REVOKE ALL ON FUNCTION learning.api_context(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning.api_context(text[]) TO learning_definer;
 
 CREATE OR REPLACE FUNCTION learning.api_http_error(status integer, message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text)
  RETURNS void
@@ -412,6 +470,8 @@ BEGIN
                           DETAIL = coalesce(detail, ''), HINT = coalesce(hint, '');
 END $function$;
 COMMENT ON FUNCTION learning.api_http_error(integer,text,text,text) IS 'Raises an error PostgREST answers with the given HTTP status (401 as a PGRST error with WWW-Authenticate, others as SQLSTATE PTxyz)';
+REVOKE ALL ON FUNCTION learning.api_http_error(integer,text,text,text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning.api_http_error(integer,text,text,text) TO learning_definer;
 
 CREATE OR REPLACE FUNCTION learning.api_tenant(claims jsonb)
  RETURNS text
@@ -424,6 +484,12 @@ AS $function$
                 THEN claims ->> 'tenant_id' END
 $function$;
 COMMENT ON FUNCTION learning.api_tenant(jsonb) IS 'The tenant of a request: the tenant_id claim when it is a valid tenant id, else NULL (which every policy treats as deny)';
+REVOKE ALL ON FUNCTION learning.api_tenant(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning.api_tenant(jsonb) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.api_tenant(jsonb) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning.api_tenant(jsonb) TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning.api_tenant(jsonb) TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning.api_tenant(jsonb) TO learning_service;
 
 -- Views: the claimed tenant's rows, read on its shard
 CREATE TYPE learning_router.api_feedback_row AS (
@@ -616,6 +682,19 @@ REVOKE ALL ON FUNCTION learning_api.coaching_patterns(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer) TO learning_executive;
 GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer) TO learning_manager;
 
+CREATE OR REPLACE FUNCTION learning_api.dashboard_page(days integer DEFAULT 30)
+ RETURNS learning_api."text/html"
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN learning.dashboard_page((learning.api_context(ARRAY['manager'::text, 'executive'::text])).tenant_id, days);
+ALTER FUNCTION learning_api.dashboard_page(integer) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.dashboard_page(integer) IS 'The manager''s dashboard as a self-contained HTML page (manager, executive)
+GET /rpc/dashboard_page?days=30 with Accept: text/html -> text/html: key figures, team trends, leaderboard, reliability diagrams, coaching patterns; it follows the tenant''s SSE channel on the same server (/sub/<key>) when the tenant has one. 403 for other roles; days 1-365, else 400.';
+REVOKE ALL ON FUNCTION learning_api.dashboard_page(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.dashboard_page(integer) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.dashboard_page(integer) TO learning_manager;
+
 CREATE OR REPLACE FUNCTION learning_api.events_since(after_id bigint DEFAULT 0, max integer DEFAULT 1000)
  RETURNS SETOF learning.events
  LANGUAGE plpgsql
@@ -738,6 +817,21 @@ POST /rpc/record_outcome {conversation_state_id, action_type, predicted_confiden
 REVOKE ALL ON FUNCTION learning_api.record_outcome(text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION learning_api.record_outcome(text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) TO learning_service;
 
+CREATE OR REPLACE FUNCTION learning_api.reliability_diagram(action_type text, days integer DEFAULT NULL::integer, min_samples integer DEFAULT 10)
+ RETURNS learning_api."image/svg+xml"
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+RETURN learning.reliability_diagram((learning.api_context(ARRAY['rep'::text, 'manager'::text, 'executive'::text, 'service'::text])).tenant_id, action_type, days, min_samples);
+ALTER FUNCTION learning_api.reliability_diagram(text,integer,integer) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.reliability_diagram(text,integer,integer) IS 'Reliability diagram of an action type, as SVG (all roles, like calibration_curve)
+GET /rpc/reliability_diagram?action_type=send_email[&days=30][&min_samples=10] with Accept: image/svg+xml -> image/svg+xml. Without days: every counted outcome (the figures of /rpc/calibration_curve); with days: outcomes resolved in the tenant''s last days calendar days (1-365). 400 for invalid input.';
+REVOKE ALL ON FUNCTION learning_api.reliability_diagram(text,integer,integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.reliability_diagram(text,integer,integer) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.reliability_diagram(text,integer,integer) TO learning_manager;
+GRANT EXECUTE ON FUNCTION learning_api.reliability_diagram(text,integer,integer) TO learning_rep;
+GRANT EXECUTE ON FUNCTION learning_api.reliability_diagram(text,integer,integer) TO learning_service;
+
 CREATE OR REPLACE FUNCTION learning_api.rep_dashboard(days integer DEFAULT 30, rep_id text DEFAULT NULL::text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -858,4 +952,60 @@ GRANT EXECUTE ON FUNCTION learning_api.submit_feedback(text,text,text,text,integ
 GRANT EXECUTE ON FUNCTION learning_api.submit_feedback(text,text,text,text,integer,text,uuid,jsonb,uuid) TO learning_rep;
 
 NOTIFY pgrst, 'reload schema';
+
+
+-- ======================================================================
+-- Who may run the routed functions: the shard's grants.
+-- ======================================================================
+
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY '{learning_app,learning_definer}'::text[] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END $roles$;
+GRANT EXECUTE ON FUNCTION learning.adjusted_confidence(text,text,double precision) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.brier_score(text,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.calibrated_probability(text,text,double precision) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.calibration_curve(text,text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.calibration_curve(text,text,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.check_and_adjust(text,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.coaching_patterns(text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.coaching_patterns(text,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.dashboard_page(text,integer,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.dashboard_page(text,integer,text) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.events_since(text,bigint,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.events_since(text,bigint,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.executive_summary(text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.executive_summary(text,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.feedback_for_conversation(text,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.feedback_rate(text,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.feedback_summary(text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.improvement_areas(text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.ingest_signal(text,text,text,timestamp with time zone,jsonb,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.ingest_signal(text,text,text,timestamp with time zone,jsonb,text) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.manager_dashboard(text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.manager_dashboard(text,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.outcomes_for_conversation(text,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.pending_outcomes(text,text,boolean) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.record_outcome(text,text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.record_outcome(text,text,text,double precision,text,text,text,jsonb,numeric,timestamp with time zone) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.reliability_diagram(text,text,integer,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.reliability_diagram(text,text,integer,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.rep_dashboard(text,text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.rep_dashboard(text,text,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.resolve_outcome(text,uuid,text,double precision,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.resolve_outcome(text,uuid,text,double precision,text) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.run_job(text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.set_minutes_saved(text,text,double precision) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.set_outcome_window(text,text,interval) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.set_tenant_time_zone(text,text) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.sse_channel(text) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.submit_feedback(text,text,text,text,text,integer,text,text,text,uuid,jsonb,uuid) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.submit_feedback(text,text,text,text,text,integer,text,text,text,uuid,jsonb,uuid) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.top_performing_actions(text,integer,integer) TO learning_app;
 
