@@ -117,10 +117,15 @@ static HTAB *tx_events = NULL;
 static TxEvent *last_tx_event = NULL;
 static uint64 tx_event_seq = 0;
 
-/* Saved plan of the commit-time statement; the columns of its result. */
+/* Saved plan of the commit-time statement (outbox_sql); the columns of its result. */
 static SPIPlanPtr outbox_insert_plan = NULL;
-#define QUEUED_COLUMN		4
-#define METRICS_COLUMN		5
+#define COL_TENANT			1
+#define COL_ID				2
+#define COL_TYPE			3
+#define COL_COUNT			4
+#define COL_QUEUED			5
+#define COL_METRICS			6
+#define COL_DAY				13
 
 PG_FUNCTION_INFO_V1(learning_emit_event);
 PG_FUNCTION_INFO_V1(learning_events_since);
@@ -131,7 +136,8 @@ static void tx_event_merge(TxEvent *into, const TxEvent *from);
 static char *tx_event_payload(const TxEvent *e);
 static void outbox_lock_tag(LOCKTAG *tag, const char *tenant_id);
 static void outbox_all_lock_tag(LOCKTAG *tag);
-static void write_tenant_events(const char *tenant_id, List *events, bool lock, bool notify);
+static void write_events(PendingEvent *events, long n, long ntenants, bool notify);
+static void notify_tenant(SPITupleTable *tt, uint64 from, uint64 to);
 static void write_outbox(bool notify);
 static bool notify_queue_has_room(void);
 static void append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc);
@@ -355,7 +361,7 @@ notify_queue_has_room(void)
 /*
  * append_metrics appends the tenant's counters of today (its time zone): the
  * sums the outbox statement read from learning.daily_totals, columns
- * METRICS_COLUMN.. of its result.
+ * COL_METRICS.. of its result.
  */
 static void
 append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc)
@@ -370,7 +376,7 @@ append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc)
 	{
 		bool		isnull;
 
-		v[i] = DatumGetFloat8(SPI_getbinval(row, desc, METRICS_COLUMN + i, &isnull));
+		v[i] = DatumGetFloat8(SPI_getbinval(row, desc, COL_METRICS + i, &isnull));
 	}
 	appendStringInfoChar(buf, '{');
 	learning_json_key(buf, "day", &first);
@@ -386,166 +392,192 @@ append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc)
 }
 
 /*
- * write_tenant_events inserts one tenant's events under its outbox lock
- * (held to the end of the transaction) and, unless preparing, queues the
- * tenant's one NOTIFY.  Runs inside SPI.
+ * The commit-time statement: it writes every event of the transaction
+ * (arrays $1 tenants, $2 types, $3 payloads, in id order), queues them for
+ * the relay, one row per event and matching enabled webhook (src/relay.c)
+ * and one per event for the SSE publisher when the tenant has a channel and
+ * publishing is on ($4), and reads each tenant's counters of today ($5
+ * tenants, $6 days) for the notifications (the rollups were written just
+ * before, deltas.c).  Queueing in the same transaction as the events means
+ * the relay never depends on ids committing in order.  One statement however
+ * many tenants: its result is grouped by tenant in C.
+ */
+static const char *const outbox_sql =
+	"WITH ins AS (INSERT INTO learning.events (tenant_id, event_type, payload) "
+	"             SELECT u.t, u.e, u.p::jsonb "
+	"               FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
+	"                    WITH ORDINALITY AS u(t, e, p, i) ORDER BY u.i "
+	"             RETURNING tenant_id, id, event_type, payload), "
+	"queued AS (INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id) "
+	"             SELECT i.tenant_id, w.id, i.id FROM ins i JOIN learning.webhooks w "
+	"                 ON w.enabled AND (w.tenant_id = i.tenant_id OR w.tenant_id = '*') "
+	"                AND (w.event_types IS NULL OR i.event_type = ANY (w.event_types)) "
+	"             UNION ALL "
+	"             SELECT i.tenant_id, 0, i.id FROM ins i "
+	"              WHERE $4 AND EXISTS (SELECT 1 FROM learning.sse_channels c WHERE c.tenant_id = i.tenant_id) "
+	"             RETURNING 1), "
+	"m AS (SELECT d.t, d.day, coalesce(sum(r.actions), 0)::float8 AS actions, "
+	"             coalesce(sum(r.positive), 0)::float8 AS positive, coalesce(sum(r.negative), 0)::float8 AS negative, "
+	"             coalesce(sum(r.pending), 0)::float8 AS pending, coalesce(sum(r.expired), 0)::float8 AS expired, "
+	"             coalesce(sum(r.ambiguous), 0)::float8 AS ambiguous, "
+	"             coalesce(sum(r.feedback_count), 0)::float8 AS feedback "
+	"        FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS d(t, day) "
+	"        LEFT JOIN learning.daily_totals r ON r.tenant_id = d.t AND r.day = d.day "
+	"       GROUP BY d.t, d.day) "
+	"SELECT i.tenant_id, i.id, i.event_type, "
+	"       CASE WHEN pg_catalog.jsonb_typeof(i.payload->'count') = 'number' "
+	"            THEN (i.payload->>'count')::bigint ELSE 1 END, "
+	"       (SELECT pg_catalog.count(*) FROM queued), "
+	"       m.actions, m.positive, m.negative, m.pending, m.expired, m.ambiguous, m.feedback, m.day "
+	"  FROM ins i JOIN m ON m.t = i.tenant_id "
+	" ORDER BY i.tenant_id, i.id";
+
+/*
+ * Up to this many events the statement runs its saved generic plan; beyond
+ * (a bulk write), it is planned with the arrays' real sizes.
+ */
+#define OUTBOX_GENERIC_PLAN_ROWS	1000
+
+/*
+ * notify_tenant queues a tenant's one notification from the rows [from, to)
+ * of the statement's result: {tenant_id, first_id, last_id, count, events,
+ * truncated, metrics}.  The metrics first: the events list takes what room is
+ * left.  With learning.notify_metrics off the payload carries only ids and
+ * event types: anyone who can connect may LISTEN, so a deployment with
+ * untrusted logins keeps business figures out of it.
  */
 static void
-write_tenant_events(const char *tenant_id, List *events, bool lock, bool notify)
+notify_tenant(SPITupleTable *tt, uint64 from, uint64 to)
 {
-	LOCKTAG		tag;
-	int			n = list_length(events);
-	Datum	   *types = palloc(sizeof(Datum) * n);
-	Datum	   *payloads = palloc(sizeof(Datum) * n);
-	Oid			argtypes[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, DATEOID};
-	Datum		values[5];
-	DateADT		today = learning_local_day(learning_tenant_time_zone(tenant_id),
-										   GetCurrentTransactionStartTimestamp());
-	ListCell   *lc;
-	int			i = 0;
-	int			ret;
+	TupleDesc	desc = tt->tupdesc;
+	bool		figures = learning_notify_metrics;
+	bool		isnull;
+	char	   *tenant_id = SPI_getvalue(tt->vals[from], desc, COL_TENANT);
 	StringInfoData buf, metrics;
 	bool		first = true;
 	bool		truncated = false;
-	int64		first_id, last_id;
-	int			listed = 0;
 	char		channel[NAMEDATALEN];
+	int			listed = 0;
+	uint64		i;
 
-	foreach(lc, events)
+	initStringInfo(&metrics);
+	if (figures)
+		append_metrics(&metrics, DatumGetDateADT(SPI_getbinval(tt->vals[from], desc, COL_DAY, &isnull)),
+					   tt->vals[from], desc);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	learning_json_key(&buf, "tenant_id", &first);
+	learning_json_string(&buf, tenant_id);
+	learning_json_key(&buf, "first_id", &first);
+	appendStringInfo(&buf, INT64_FORMAT, DatumGetInt64(SPI_getbinval(tt->vals[from], desc, COL_ID, &isnull)));
+	learning_json_key(&buf, "last_id", &first);
+	appendStringInfo(&buf, INT64_FORMAT, DatumGetInt64(SPI_getbinval(tt->vals[to - 1], desc, COL_ID, &isnull)));
+	learning_json_key(&buf, "count", &first);
+	appendStringInfo(&buf, UINT64_FORMAT, to - from);
+	learning_json_key(&buf, "events", &first);
+	appendStringInfoChar(&buf, '[');
+	for (i = from; i < to; i++)
 	{
-		PendingEvent *e = lfirst(lc);
+		char		item[160];
+		int			len;
+		int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], desc, COL_ID, &isnull));
+		char	   *type = SPI_getvalue(tt->vals[i], desc, COL_TYPE);
 
-		types[i] = CStringGetTextDatum(e->event_type);
-		payloads[i] = CStringGetTextDatum(e->payload);
-		i++;
-	}
-	if (lock)
-	{
-		outbox_lock_tag(&tag, tenant_id);
-		(void) LockAcquire(&tag, RowExclusiveLock, false, false);
-	}
-
-	values[0] = CStringGetTextDatum(tenant_id);
-	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(payloads, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[3] = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
-	values[4] = DateADTGetDatum(today);
-
-	/*
-	 * One statement writes the events and queues them for the relay: one row
-	 * per event and matching enabled webhook (src/relay.c), and one per event
-	 * for the SSE publisher when the tenant has a channel and publishing is
-	 * on.  Queueing in the same transaction as the events means the relay
-	 * never depends on ids committing in order.  The same statement reads
-	 * today's counters for the notification (the rollups were written just
-	 * before, deltas.c).
-	 */
-	ret = SPI_execute_plan(learning_saved_plan(&outbox_insert_plan,
-											   "WITH ins AS (INSERT INTO learning.events (tenant_id, event_type, payload) "
-											   "             SELECT $1, u.t, u.p::jsonb "
-											   "               FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) "
-											   "                    WITH ORDINALITY AS u(t, p, i) ORDER BY u.i "
-											   "             RETURNING id, event_type, payload), "
-											   "queued AS (INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id) "
-											   "             SELECT $1, w.id, i.id FROM ins i JOIN learning.webhooks w "
-											   "                 ON w.enabled AND (w.tenant_id = $1 OR w.tenant_id = '*') "
-											   "                AND (w.event_types IS NULL OR i.event_type = ANY (w.event_types)) "
-											   "             UNION ALL "
-											   "             SELECT $1, 0, i.id FROM ins i "
-											   "              WHERE $4 AND EXISTS (SELECT 1 FROM learning.sse_channels c WHERE c.tenant_id = $1) "
-											   "             RETURNING 1) "
-											   "SELECT id, event_type, CASE WHEN pg_catalog.jsonb_typeof(payload->'count') = 'number' "
-											   "                       THEN (payload->>'count')::bigint ELSE 1 END, "
-											   "       (SELECT pg_catalog.count(*) FROM queued), m.* "
-											   "  FROM ins, "
-											   "       (SELECT coalesce(sum(actions), 0)::float8, coalesce(sum(positive), 0)::float8, "
-											   "               coalesce(sum(negative), 0)::float8, coalesce(sum(pending), 0)::float8, "
-											   "               coalesce(sum(expired), 0)::float8, coalesce(sum(ambiguous), 0)::float8, "
-											   "               coalesce(sum(feedback_count), 0)::float8 "
-											   "          FROM learning.daily_totals WHERE tenant_id = $1 AND day = $5) m "
-											   " ORDER BY id",
-											   5, argtypes),
-						   values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != (uint64) n)
-		elog(ERROR, "learning: writing the outbox failed: %s", SPI_result_code_string(ret));
-	{
-		bool		isnull;
-
-		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, QUEUED_COLUMN, &isnull)) > 0)
-			learning_relay_wake_at_commit();
-	}
-	if (!notify)
-		return;
-
-	/*
-	 * The metrics first: the events list takes what room is left.  With
-	 * learning.notify_metrics off, the payload carries only ids and event
-	 * types: anyone who can connect may LISTEN, so a deployment with
-	 * untrusted logins keeps business figures out of it.
-	 */
-	{
-		SPITupleTable *tt = SPI_tuptable;
-		bool		isnull;
-		bool		figures = learning_notify_metrics;
-
-		initStringInfo(&metrics);
 		if (figures)
-			append_metrics(&metrics, today, tt->vals[0], tt->tupdesc);
-		first_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
-		last_id = DatumGetInt64(SPI_getbinval(tt->vals[n - 1], tt->tupdesc, 1, &isnull));
-
-		initStringInfo(&buf);
-		appendStringInfoChar(&buf, '{');
-		learning_json_key(&buf, "tenant_id", &first);
-		learning_json_string(&buf, tenant_id);
-		learning_json_key(&buf, "first_id", &first);
-		appendStringInfo(&buf, INT64_FORMAT, first_id);
-		learning_json_key(&buf, "last_id", &first);
-		appendStringInfo(&buf, INT64_FORMAT, last_id);
-		learning_json_key(&buf, "count", &first);
-		appendStringInfo(&buf, "%d", n);
-		learning_json_key(&buf, "events", &first);
-		appendStringInfoChar(&buf, '[');
-		for (i = 0; i < n; i++)
+			len = snprintf(item, sizeof(item), "%s{\"id\":" INT64_FORMAT ",\"type\":\"%s\",\"count\":" INT64_FORMAT "}",
+						   listed > 0 ? "," : "", id, type,
+						   DatumGetInt64(SPI_getbinval(tt->vals[i], desc, COL_COUNT, &isnull)));
+		else
+			len = snprintf(item, sizeof(item), "%s{\"id\":" INT64_FORMAT ",\"type\":\"%s\"}",
+						   listed > 0 ? "," : "", id, type);
+		/* room for this item, the closing bracket, "truncated" and the metrics */
+		if (buf.len + len + 40 + metrics.len >= PAYLOAD_BUDGET)
 		{
-			char		item[160];
-			int			len;
-
-			if (figures)
-				len = snprintf(item, sizeof(item), "%s{\"id\":" INT64_FORMAT ",\"type\":\"%s\",\"count\":" INT64_FORMAT "}",
-							   listed > 0 ? "," : "",
-							   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)),
-							   TextDatumGetCString(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull)),
-							   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)));
-			else
-				len = snprintf(item, sizeof(item), "%s{\"id\":" INT64_FORMAT ",\"type\":\"%s\"}",
-							   listed > 0 ? "," : "",
-							   DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)),
-							   TextDatumGetCString(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull)));
-			/* room for this item, the closing bracket, "truncated" and the metrics */
-			if (buf.len + len + 40 + metrics.len >= PAYLOAD_BUDGET)
-			{
-				truncated = true;
-				break;
-			}
-			appendBinaryStringInfo(&buf, item, len);
-			listed++;
+			truncated = true;
+			break;
 		}
-		appendStringInfoChar(&buf, ']');
-		learning_json_key(&buf, "truncated", &first);
-		appendStringInfoString(&buf, truncated ? "true" : "false");
-		if (figures)
-		{
-			learning_json_key(&buf, "metrics", &first);
-			appendBinaryStringInfo(&buf, metrics.data, metrics.len);
-		}
-		appendStringInfoChar(&buf, '}');
+		appendBinaryStringInfo(&buf, item, len);
+		listed++;
 	}
+	appendStringInfoChar(&buf, ']');
+	learning_json_key(&buf, "truncated", &first);
+	appendStringInfoString(&buf, truncated ? "true" : "false");
+	if (figures)
+	{
+		learning_json_key(&buf, "metrics", &first);
+		appendBinaryStringInfo(&buf, metrics.data, metrics.len);
+	}
+	appendStringInfoChar(&buf, '}');
 	if (buf.len >= PAYLOAD_BUDGET)
 		elog(ERROR, "learning: notification payload of %d bytes exceeds its budget", buf.len);
 
 	snprintf(channel, sizeof(channel), "learning:%s", tenant_id);
 	Async_Notify(channel, buf.data);
+	pfree(buf.data);
+	pfree(metrics.data);
+}
+
+/*
+ * write_events runs the commit-time statement for the sorted events, wakes
+ * the relay when deliveries were queued and, unless preparing, queues one
+ * notification per tenant.  Runs inside SPI.
+ */
+static void
+write_events(PendingEvent *events, long n, long ntenants, bool notify)
+{
+	Oid			argtypes[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID, DATEARRAYOID};
+	Datum		values[6];
+	Datum	   *tenants = palloc(sizeof(Datum) * n);
+	Datum	   *types = palloc(sizeof(Datum) * n);
+	Datum	   *payloads = palloc(sizeof(Datum) * n);
+	Datum	   *distinct = palloc(sizeof(Datum) * ntenants);
+	Datum	   *days = palloc(sizeof(Datum) * ntenants);
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	SPITupleTable *tt;
+	bool		isnull;
+	long		i, k = 0;
+	uint64		from, r;
+	int			ret;
+
+	for (i = 0; i < n; i++)
+	{
+		tenants[i] = CStringGetTextDatum(events[i].tenant_id);
+		types[i] = CStringGetTextDatum(events[i].event_type);
+		payloads[i] = CStringGetTextDatum(events[i].payload);
+		if (i == 0 || strcmp(events[i].tenant_id, events[i - 1].tenant_id) != 0)
+		{
+			distinct[k] = tenants[i];
+			days[k++] = DateADTGetDatum(learning_local_day(learning_tenant_time_zone(events[i].tenant_id), now));
+		}
+	}
+	values[0] = PointerGetDatum(construct_array(tenants, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(payloads, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
+	values[4] = PointerGetDatum(construct_array(distinct, k, TEXTOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_array(days, k, DATEOID, 4, true, TYPALIGN_INT));
+
+	if (n <= OUTBOX_GENERIC_PLAN_ROWS)
+		ret = SPI_execute_plan(learning_saved_plan(&outbox_insert_plan, outbox_sql, 6, argtypes),
+							   values, NULL, false, 0);
+	else
+		ret = SPI_execute_with_args(outbox_sql, 6, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != (uint64) n)
+		elog(ERROR, "learning: writing the outbox failed: %s", SPI_result_code_string(ret));
+	tt = SPI_tuptable;
+	if (DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, COL_QUEUED, &isnull)) > 0)
+		learning_relay_wake_at_commit();
+	if (!notify)
+		return;
+	for (from = 0, r = 1; r <= SPI_processed; r++)
+	{
+		if (r < SPI_processed &&
+			strcmp(SPI_getvalue(tt->vals[r], tt->tupdesc, COL_TENANT),
+				   SPI_getvalue(tt->vals[from], tt->tupdesc, COL_TENANT)) == 0)
+			continue;
+		notify_tenant(tt, from, r);
+		from = r;
+	}
 }
 
 /*
@@ -584,7 +616,7 @@ write_outbox(bool notify)
 	PendingEvent *events = palloc(sizeof(PendingEvent) * n);
 	HASH_SEQ_STATUS scan;
 	TxEvent    *e;
-	long		i = 0, j, ntenants = 0;
+	long		i = 0, ntenants = 0;
 	bool		per_tenant;
 	LearningPrivileged priv;
 
@@ -616,15 +648,16 @@ write_outbox(bool notify)
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	learning_privileged_begin(&priv);
-	for (i = 0; i < n; i = j)
-	{
-		List	   *group = NIL;
+	if (per_tenant)
+		for (i = 0; i < n; i++)
+			if (i == 0 || strcmp(events[i].tenant_id, events[i - 1].tenant_id) != 0)
+			{
+				LOCKTAG		tag;
 
-		for (j = i; j < n && strcmp(events[j].tenant_id, events[i].tenant_id) == 0; j++)
-			group = lappend(group, &events[j]);
-		write_tenant_events(events[i].tenant_id, group, per_tenant, notify);
-		list_free(group);
-	}
+				outbox_lock_tag(&tag, events[i].tenant_id);
+				(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+			}
+	write_events(events, n, ntenants, notify);
 	learning_privileged_end(&priv);
 	PopActiveSnapshot();
 }

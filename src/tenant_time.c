@@ -40,12 +40,11 @@
 
 PG_FUNCTION_INFO_V1(learning_is_time_zone_name);
 
-/* Time zones of the tenants this transaction wrote; reset at transaction end. */
+/* Time zones of the tenants this statement wrote; gone at transaction end. */
 typedef struct TenantZone
 {
-	char	   *tenant_id;
+	char		tenant_id[LEARNING_TENANT_MAXLEN + 1];	/* hash key: must be first */
 	char	   *time_zone;
-	text	   *zone_text;
 } TenantZone;
 
 #if PG_VERSION_NUM >= 170000
@@ -54,10 +53,46 @@ typedef struct TenantZone
 #define LEARNING_LXID (MyProc->lxid)
 #endif
 
-static List *tenant_zones = NIL;
+/* A hash table (a statement may write for a hundred thousand tenants). */
+static HTAB *tenant_zones = NULL;
 static LocalTransactionId tenant_zones_lxid = InvalidLocalTransactionId;
 static CommandId tenant_zones_cid = InvalidCommandId;
 static TenantZone *zone_for(const char *tenant_id);
+
+/* read_zone reads a tenant's time zone (NULL when not set) into TopTransactionContext. */
+static char *
+read_zone(const char *tenant_id)
+{
+	/*
+	 * One primary-key probe of learning.tenant_settings, straight through its
+	 * index: this runs for every statement that writes outcomes or feedback,
+	 * where a planned query cost more than the rest of the rollup work.
+	 */
+	Oid			nsp = get_namespace_oid("learning", false);
+	Relation	rel = table_open(get_relname_relid("tenant_settings", nsp), AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *zone = NULL;
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(tenant_id));
+	scan = systable_beginscan(rel, get_relname_relid("tenant_settings_pkey", nsp), true,
+							  GetActiveSnapshot(), 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, learning_attnum(RelationGetDescr(rel), "time_zone"),
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			zone = MemoryContextStrdup(TopTransactionContext, TextDatumGetCString(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return zone;
+}
 
 /*
  * zone_for returns the time zone of a tenant (UTC unless set), read once per
@@ -68,61 +103,35 @@ static TenantZone *zone_for(const char *tenant_id);
 static TenantZone *
 zone_for(const char *tenant_id)
 {
-	ListCell   *lc;
+	char		key[LEARNING_TENANT_MAXLEN + 1];
 	TenantZone *z;
-	MemoryContext old;
-	char	   *zone = NULL;
+	bool		found;
 
-	if (tenant_zones_lxid != LEARNING_LXID || tenant_zones_cid != GetCurrentCommandId(false))
+	if (tenant_zones == NULL || tenant_zones_lxid != LEARNING_LXID ||
+		tenant_zones_cid != GetCurrentCommandId(false))
 	{
-		tenant_zones = NIL;		/* an old transaction's list went with its TopTransactionContext */
+		HASHCTL		ctl;
+
+		/* an older table went with its transaction's memory, or waits for it */
+		ctl.keysize = sizeof(key);
+		ctl.entrysize = sizeof(TenantZone);
+		ctl.hcxt = TopTransactionContext;
+		tenant_zones = hash_create("learning tenant time zones", 64, &ctl,
+								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		tenant_zones_lxid = LEARNING_LXID;
 		tenant_zones_cid = GetCurrentCommandId(false);
 	}
-	foreach(lc, tenant_zones)
+	memset(key, 0, sizeof(key));
+	strlcpy(key, tenant_id, sizeof(key));
+	z = hash_search(tenant_zones, key, HASH_FIND, NULL);
+	if (z == NULL)
 	{
-		z = lfirst(lc);
-		if (strcmp(z->tenant_id, tenant_id) == 0)
-			return z;
+		/* read before entering: an error leaves no half-made entry */
+		char	   *zone = read_zone(tenant_id);
+
+		z = hash_search(tenant_zones, key, HASH_ENTER, &found);
+		z->time_zone = zone != NULL ? zone : "UTC";
 	}
-
-	/*
-	 * One primary-key probe of learning.tenant_settings, straight through its
-	 * index: this runs for every statement that writes outcomes or feedback,
-	 * where a planned query cost more than the rest of the rollup work.
-	 */
-	{
-		Oid			nsp = get_namespace_oid("learning", false);
-		Relation	rel = table_open(get_relname_relid("tenant_settings", nsp), AccessShareLock);
-		ScanKeyData key;
-		SysScanDesc scan;
-		HeapTuple	tup;
-
-		ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-							   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(tenant_id));
-		scan = systable_beginscan(rel, get_relname_relid("tenant_settings_pkey", nsp), true,
-								  GetActiveSnapshot(), 1, &key);
-		tup = systable_getnext(scan);
-		old = MemoryContextSwitchTo(TopTransactionContext);
-		if (HeapTupleIsValid(tup))
-		{
-			bool		isnull;
-			Datum		d = heap_getattr(tup, learning_attnum(RelationGetDescr(rel), "time_zone"), RelationGetDescr(rel), &isnull);
-
-			if (!isnull)
-				zone = TextDatumGetCString(d);
-		}
-		MemoryContextSwitchTo(old);
-		systable_endscan(scan);
-		table_close(rel, AccessShareLock);
-	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	z = palloc(sizeof(TenantZone));
-	z->tenant_id = pstrdup(tenant_id);
-	z->time_zone = pstrdup(zone != NULL ? zone : "UTC");
-	z->zone_text = cstring_to_text(z->time_zone);
-	tenant_zones = lappend(tenant_zones, z);
-	MemoryContextSwitchTo(old);
 	return z;
 }
 
