@@ -127,6 +127,7 @@ typedef struct Pattern
 	double		sample_size;
 	double		p_value;
 	double		q_value;
+	bool		rule;			/* passes the 0.1.0 rule (else only tested) */
 	char	   *supporting;		/* JSON object */
 	int			order;			/* stable sort */
 } Pattern;
@@ -640,7 +641,10 @@ fdr_q_values(const double *p, double *q, bool *keep, int m, double alpha)
 		keep[i] = alpha >= 1.0 || (!isnan(q[i]) && q[i] <= alpha);
 }
 
-/* filter_patterns sets the q-values and keeps the reported patterns in place; returns their count. */
+/*
+ * filter_patterns sets the q-values over all candidates and keeps, in place,
+ * those that pass their rule and alpha; returns their count.
+ */
 static int
 filter_patterns(Pattern *pat, int n, double alpha)
 {
@@ -655,7 +659,7 @@ filter_patterns(Pattern *pat, int n, double alpha)
 	for (i = 0; i < n; i++)
 	{
 		pat[i].q_value = q[i];
-		if (keep[i])
+		if (keep[i] && pat[i].rule)
 			pat[k++] = pat[i];
 	}
 	return k;
@@ -676,10 +680,13 @@ pattern_cmp(const void *a, const void *b)
  * extract_patterns computes the period's coaching patterns, sorted by
  * confidence descending (ties: action_effectiveness, stage_insight,
  * escalation_pattern, each by name).  Resolved = not pending; success =
- * positive.  The candidates are those of the 0.1.0 rules; each is tested
- * against the rest of its family (Fisher's exact test), the q-values are
- * Benjamini-Hochberg over all the call's candidates, and only those with
- * q_value <= alpha are kept (all of them when alpha is 1).
+ * positive.  Every group the rules look at (an action type, outcome type or
+ * escalation trigger with at least 5 resolved outcomes) is a candidate and is
+ * tested against the rest of its kind (Fisher's exact test); the q-values are
+ * Benjamini-Hochberg over all the call's candidates, so that choosing which
+ * ones to show by their rates cannot shrink the family.  A candidate is
+ * reported when it passes the 0.1.0 rule and its q_value <= alpha (with
+ * alpha 1: every one that passes the rule).
  */
 static int
 extract_patterns(Period *p, double alpha, Pattern **out)
@@ -709,8 +716,7 @@ extract_patterns(Period *p, double alpha, Pattern **out)
 			continue;
 		sr = g->c.positive / gn;
 		diff = sr - overall;
-		if (fabs(diff) <= EFFECTIVENESS_DIFF)
-			continue;
+		pat[n].rule = fabs(diff) > EFFECTIVENESS_DIFF;
 		pat[n].type = "action_effectiveness";
 		pat[n].description = psprintf("'%s' actions have a %s success rate, which is %s %s the average of %s.",
 									  g->name, pct(sr), pct(fabs(diff)), diff > 0 ? "above" : "below", pct(overall));
@@ -742,8 +748,7 @@ extract_patterns(Period *p, double alpha, Pattern **out)
 		if (gn < MIN_SAMPLES)
 			continue;
 		sr = g->c.positive / gn;
-		if (sr >= STAGE_LOW_RATE)
-			continue;
+		pat[n].rule = sr < STAGE_LOW_RATE;
 		pat[n].type = "stage_insight";
 		pat[n].description = psprintf("Low success rate (%s) for '%s' outcomes. This area needs attention.",
 									  pct(sr), g->name);
@@ -779,6 +784,7 @@ extract_patterns(Period *p, double alpha, Pattern **out)
 		if (gn < MIN_SAMPLES)
 			continue;
 		sr = g->c.positive / gn;
+		pat[n].rule = true;
 		pat[n].type = "escalation_pattern";
 		pat[n].description = psprintf("Escalations triggered by '%s' have a %s resolution rate (%.0f/%.0f).",
 									  g->name, pct(sr), g->c.positive, gn);
@@ -1387,6 +1393,7 @@ typedef struct Area
 {
 	const OGroup *group;
 	bool		feedback;		/* poor_feedback, else low_success_rate */
+	bool		rule;			/* passes the 0.1.0 rule (else only tested) */
 	double		n;
 	double		value;			/* success rate or average rating */
 	double		p_value;
@@ -1432,10 +1439,10 @@ append_area(StringInfo buf, const Area *a)
 
 /*
  * learning_improvement_areas: improvement_areas(tenant_id, days, alpha).
- * Candidates: action types with n >= 5 and a success rate below 0.4, and
- * feedback target types with n >= 5 averaging below 0; each tested (see
- * Area), q-values Benjamini-Hochberg over the call's candidates, reported
- * when q_value <= alpha (all when alpha is 1).
+ * Candidates: every action type and feedback target type with n >= 5, each
+ * tested (see Area); q-values Benjamini-Hochberg over all of them.  Reported:
+ * action types with a success rate below 0.4 and target types averaging
+ * below 0 whose q_value <= alpha (every one of them when alpha is 1).
  */
 Datum
 learning_improvement_areas(PG_FUNCTION_ARGS)
@@ -1461,8 +1468,9 @@ learning_improvement_areas(PG_FUNCTION_ARGS)
 		const OGroup *g = &p.actions[i];
 		double		n = resolved(&g->c);
 
-		if (n < MIN_SAMPLES || g->c.positive / n >= IMPROVE_LOW_RATE)
+		if (n < MIN_SAMPLES)
 			continue;
+		areas[m].rule = g->c.positive / n < IMPROVE_LOW_RATE;
 		areas[m].group = g;
 		areas[m].n = n;
 		areas[m].value = g->c.positive / n;
@@ -1473,8 +1481,9 @@ learning_improvement_areas(PG_FUNCTION_ARGS)
 	{
 		const OGroup *t = &f.targets[i];
 
-		if (t->c.actions < MIN_SAMPLES || t->c.score_sum / t->c.actions >= 0.0)
+		if (t->c.actions < MIN_SAMPLES)
 			continue;
+		areas[m].rule = t->c.score_sum / t->c.actions < 0.0;
 		areas[m].group = t;
 		areas[m].feedback = true;
 		areas[m].n = t->c.actions;
@@ -1495,7 +1504,7 @@ learning_improvement_areas(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&buf, '[');
 	for (i = 0; i < m; i++)
 	{
-		if (!keep[i])
+		if (!keep[i] || !areas[i].rule)
 			continue;
 		areas[i].q_value = qv[i];
 		if (k++ > 0)
