@@ -861,8 +861,11 @@ learning_adjusted_confidence(PG_FUNCTION_ARGS)
  *    the data can tell from noise: s = max(0, 1 - k sigma^2 / (N D)), where
  *    D is the mean square of the fitted correction over the outcomes, k
  *    sigma^2 / N its expected value when raw is already calibrated (k = 2
- *    parameters, sigma^2 the residual variance).  A calibrated agent keeps
- *    raw; a clearly miscalibrated one gets the fitted line.
+ *    parameters, sigma^2 the residual variance, at least the mean p (1 - p)).
+ *    The factor is then multiplied by N / (N + 5), a prior worth five
+ *    outcomes on raw, because with a handful of outcomes D itself is too
+ *    noisy to judge by.  A calibrated agent keeps raw; a clearly
+ *    miscalibrated one gets the fitted line.
  *
  * 2. What the line misses, bin by bin: the residual r of each bin's observed
  *    rate at its mean prediction, shrunk by tau^2 / (tau^2 + v), v the noise
@@ -882,6 +885,7 @@ learning_adjusted_confidence(PG_FUNCTION_ARGS)
  * confidence: the line is a shift (b = 1, k = 1).
  */
 #define RESIDUAL_NOISE_FACTOR	3.0
+#define LINE_PRIOR				5.0
 /* The noise variance of a bin's rate uses m clamped to [0.01, 0.99]. */
 #define NOISE_RATE_FLOOR		0.01
 
@@ -908,10 +912,19 @@ linear_recalibration(const BinSums *t, double *a_out, double *b_out)
 	/* residual sum of squares sum (o - a - b p)^2, expanded over the sums */
 	rss = t->sum_o2 - 2.0 * a * t->sum_o - 2.0 * b * t->sum_po + a * a * N +
 		2.0 * a * b * t->sum_p + b * b * t->sum_p2;
-	sigma2 = Max(rss / Max(N - k, 1.0), 1e-12);
+	/*
+	 * The noise is at least what a calibrated agent would show, sum p (1 - p)
+	 * / N, so that a few outcomes that happen to lie on a line do not pass
+	 * for certainty; with no residual degree of freedom nothing can be told
+	 * from noise (s = 0).
+	 */
+	sigma2 = Max(rss / Max(N - k, 1.0), (t->sum_p - t->sum_p2) / N);
+	sigma2 = Max(sigma2, 1e-12);
 	/* mean square of the correction a + (b - 1) p over the outcomes */
 	d = (a * a * N + 2.0 * a * (b - 1.0) * t->sum_p + (b - 1.0) * (b - 1.0) * t->sum_p2) / N;
-	s = d > 0 ? Max(0.0, 1.0 - k * sigma2 / (N * d)) : 0.0;
+	s = (d > 0 && N > k) ? Max(0.0, 1.0 - k * sigma2 / (N * d)) : 0.0;
+	/* and a prior worth LINE_PRIOR outcomes on raw, for the first few outcomes */
+	s *= N / (N + LINE_PRIOR);
 	*a_out = s * a;
 	*b_out = 1.0 + s * (b - 1.0);
 }
@@ -950,7 +963,8 @@ calibrated_from_bins(const BinSums bins[LEARNING_NBINS], double raw)
 		wv += mv * (1.0 - mv);
 		npts++;
 	}
-	tau2 = Max(0.0, (wr2 - RESIDUAL_NOISE_FACTOR * Max(npts - 2, 1) * wv / npts) / t.n);
+	/* the line took two degrees of freedom: with two points or fewer there is no spread left to see */
+	tau2 = npts > 2 ? Max(0.0, (wr2 - RESIDUAL_NOISE_FACTOR * (npts - 2) * wv / npts) / t.n) : 0.0;
 	for (i = 0; i < npts; i++)
 		y[i] = a + b * x[i] + (tau2 > 0 ? tau2 / (tau2 + v[i]) * y[i] : 0.0);
 
