@@ -168,6 +168,8 @@ SELECT x, round(learning.calibrated_probability('cal', 'sixty', x)::numeric, 3) 
        abs(learning.calibrated_probability('cal', 'sixty', x) - (x + s * (a + (b - 1) * x))) < 1e-9 AS closed_form,
        round(abs(a)::numeric, 9) AS a, round(b::numeric, 9) AS b
   FROM shrink, unnest(ARRAY[0, 0.01, 0.33, 0.5, 0.97, 0.99, 1]::float8[]) x;
+-- (taken away again, so that the jobs suite finds no miscalibrated action type to adjust)
+DELETE FROM learning.outcome_records WHERE tenant_id = 'cal' AND action_type = 'sixty';
 
 -- a step the line cannot follow: 1000 outcomes each at 0.25 and 0.35 with rate 0.2, at 0.65
 -- and 0.75 with rate 0.8.  With this much data the bins' residuals are kept and the answer
