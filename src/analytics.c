@@ -607,13 +607,17 @@ group_vs_rest_p(double x1, double n1, double x2, double n2)
 
 /*
  * check_alpha reads the false-discovery rate of argument argno: a finite
- * number in (0, 1].
+ * number in (0, 1].  A call through the 0.1.0 SQL signature (no alpha) gets
+ * 1, the unfiltered candidates it always had.
  */
 static double
 check_alpha(FunctionCallInfo fcinfo, int argno)
 {
 	double		alpha;
 
+	/* the 0.1.0 signature, until ALTER EXTENSION UPDATE: 0.1.0's unfiltered answer */
+	if (PG_NARGS() <= argno)
+		return 1.0;
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("alpha must not be null"),
 						errhint("Pass 1 for every candidate without filtering.")));
