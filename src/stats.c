@@ -9,8 +9,9 @@
  * are built from the mode outward with the ratio of successive terms (the
  * mode term set to 1), so no factorial or lgamma is needed, and normalised
  * by their own total.  Terms fall off faster than geometrically away from
- * the mode, so the walk stops once a term is below 1e-20 of the total: the
- * cost is a few times the standard deviation of the count, not the count.
+ * the mode, so a walk stops once its term is below 1e-20 of both sums: the
+ * cost is a few times the standard deviation of the count, not the count,
+ * and nothing is allocated.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -25,8 +26,13 @@
 
 #include "learning.h"
 
-/* A term below this share of the running total no longer changes a double. */
+/* A term below this share of a running sum no longer changes it. */
 #define NEGLIGIBLE		1e-20
+/*
+ * An observed count whose probability is below e^TAIL_LOG_FLOOR times that of
+ * the mode has a tail probability below any double worth reporting: 0.
+ */
+#define TAIL_LOG_FLOOR	(-700.0)
 /*
  * Tables whose probability is within this relative distance of the observed
  * one count as "as extreme" (ties that rounding split apart), as in R's
@@ -34,54 +40,94 @@
  */
 #define TIE_TOLERANCE	1e-7
 
-/*
- * ExactTerms: unnormalised probabilities t[k] for k in [lo, hi], walked out
- * from the mode by the ratio t(k+1)/t(k); terms beyond the negligible ones
- * are left at 0.
- */
-typedef struct ExactTerms
-{
-	long		lo;
-	long		hi;
-	double	   *t;				/* t[k - lo] */
-	double		total;
-} ExactTerms;
-
 typedef double (*TermRatio) (long k, const double *params);
 
-/*
- * build_terms fills terms for [lo, hi] from the mode, with up(k) =
- * t(k+1)/t(k); the walk goes at least as far as k = reach (the observed
- * count), so that its own term is never cut off.
- */
-static void
-build_terms(ExactTerms *e, long lo, long hi, long mode, long reach, TermRatio up, const double *params)
+/* Which terms a tail sum takes. */
+typedef struct Selection
 {
-	long		k;
-	double		t;
+	enum
+	{
+		SELECT_AT_MOST_X,		/* k <= x */
+		SELECT_AT_LEAST_X,		/* k >= x */
+		SELECT_AS_UNLIKELY		/* t(k) <= limit */
+	}			kind;
+	double		x;
+	double		limit;
+} Selection;
 
-	e->lo = lo;
-	e->hi = hi;
-	e->t = palloc0(sizeof(double) * (hi - lo + 1));
+static bool
+selected(const Selection *sel, long k, double t)
+{
+	switch (sel->kind)
+	{
+		case SELECT_AT_MOST_X:
+			return k <= sel->x;
+		case SELECT_AT_LEAST_X:
+			return k >= sel->x;
+		default:
+			return t <= sel->limit;
+	}
+}
+
+/* term_at is t(k) relative to t(mode) = 1, walked with the term ratios. */
+static double
+term_at(long k, long mode, TermRatio up, const double *params)
+{
+	double		t = 1.0;
+	long		j;
+
+	for (j = mode; j < k; j++)
+		t *= up(j, params);
+	for (j = mode; j > k; j--)
+		t /= up(j - 1, params);
+	return t;
+}
+
+/* lchoose is log(n choose k). */
+static double
+lchoose(double n, double k)
+{
+	return lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1);
+}
+
+/*
+ * tail_share walks the terms of [lo, hi] out from the mode, with up(k) =
+ * t(k+1)/t(k), and returns (sum of the selected terms) / (sum of all).  A
+ * direction stops once its term no longer changes either sum; while nothing
+ * is selected yet it goes on at least to k = reach (the observed count), so
+ * that a far tail is not cut off.  Away from the mode the terms only
+ * decrease, so what is left of a direction is smaller than its last term.
+ * Nothing is allocated, whatever the counts.
+ */
+static double
+tail_share(long lo, long hi, long mode, long reach, TermRatio up, const double *params,
+		   const Selection *sel)
+{
+	double		total = 1.0, chosen = 0.0, t;
+	long		k;
+
 	mode = Min(Max(mode, lo), hi);
-	e->t[mode - lo] = 1.0;
-	e->total = 1.0;
+	if (selected(sel, mode, 1.0))
+		chosen = 1.0;
 	for (k = mode, t = 1.0; k < hi; k++)
 	{
 		t *= up(k, params);
-		e->t[k + 1 - lo] = t;
-		e->total += t;
-		if (t < NEGLIGIBLE * e->total && k + 1 >= reach)
+		total += t;
+		if (selected(sel, k + 1, t))
+			chosen += t;
+		if (t < NEGLIGIBLE * total && (chosen > 0 ? t < NEGLIGIBLE * chosen : k + 1 >= reach))
 			break;
 	}
 	for (k = mode, t = 1.0; k > lo; k--)
 	{
 		t /= up(k - 1, params);
-		e->t[k - 1 - lo] = t;
-		e->total += t;
-		if (t < NEGLIGIBLE * e->total && k - 1 <= reach)
+		total += t;
+		if (selected(sel, k - 1, t))
+			chosen += t;
+		if (t < NEGLIGIBLE * total && (chosen > 0 ? t < NEGLIGIBLE * chosen : k - 1 <= reach))
 			break;
 	}
+	return Min(chosen / total, 1.0);
 }
 
 /*
@@ -117,9 +163,8 @@ learning_fisher_exact(double a, double b, double c, double d)
 {
 	double		params[3];
 	double		n1 = a + b, n2 = c + d, K = a + c, N = n1 + n2;
-	long		lo, hi, k;
-	ExactTerms	e;
-	double		observed, sum = 0.0;
+	long		lo, hi, mode;
+	Selection	sel;
 
 	if (n1 <= 0 || n2 <= 0)
 		return NAN;
@@ -130,13 +175,13 @@ learning_fisher_exact(double a, double b, double c, double d)
 	params[2] = N;
 	lo = (long) Max(0.0, n1 - (N - K));
 	hi = (long) Min(n1, K);
-	build_terms(&e, lo, hi, (long) floor((n1 + 1) * (K + 1) / (N + 2)), (long) a, hypergeom_up, params);
-	observed = e.t[(long) a - lo];
-	for (k = lo; k <= hi; k++)
-		if (e.t[k - lo] <= observed * (1.0 + TIE_TOLERANCE))
-			sum += e.t[k - lo];
-	pfree(e.t);
-	return Min(sum / e.total, 1.0);
+	mode = Min(Max((long) floor((n1 + 1) * (K + 1) / (N + 2)), lo), hi);
+	if (lchoose(K, a) + lchoose(N - K, n1 - a) - lchoose(K, mode) - lchoose(N - K, n1 - mode) < TAIL_LOG_FLOOR)
+		return 0.0;
+	sel.kind = SELECT_AS_UNLIKELY;
+	sel.x = a;
+	sel.limit = term_at((long) a, mode, hypergeom_up, params) * (1.0 + TIE_TOLERANCE);
+	return tail_share(lo, hi, mode, (long) a, hypergeom_up, params, &sel);
 }
 
 /*
@@ -147,9 +192,8 @@ static double
 binom_tail(double x, double n, double p, bool lower)
 {
 	double		params[2];
-	ExactTerms	e;
-	long		k;
-	double		sum = 0.0;
+	Selection	sel;
+	long		mode;
 
 	if (n <= 0)
 		return NAN;
@@ -159,12 +203,14 @@ binom_tail(double x, double n, double p, bool lower)
 		return lower ? (x >= n ? 1.0 : 0.0) : 1.0;
 	params[0] = n;
 	params[1] = p;
-	build_terms(&e, 0, (long) n, (long) floor((n + 1) * p), (long) x, binom_up, params);
-	for (k = 0; k <= (long) n; k++)
-		if (lower ? k <= x : k >= x)
-			sum += e.t[k];
-	pfree(e.t);
-	return Min(sum / e.total, 1.0);
+	mode = Min((long) floor((n + 1) * p), (long) n);
+	if ((lower ? x < mode : x > mode) &&
+		lchoose(n, x) - lchoose(n, mode) + (x - mode) * (log(p) - log1p(-p)) < TAIL_LOG_FLOOR)
+		return 0.0;
+	sel.kind = lower ? SELECT_AT_MOST_X : SELECT_AT_LEAST_X;
+	sel.x = x;
+	sel.limit = 0;
+	return tail_share(0, (long) n, mode, (long) x, binom_up, params, &sel);
 }
 
 double
