@@ -93,9 +93,11 @@ lchoose(double n, double k)
 /*
  * tail_share walks the terms of [lo, hi] out from the mode, with up(k) =
  * t(k+1)/t(k), and returns (sum of the selected terms) / (sum of all).  A
- * direction stops once its term no longer changes either sum; while nothing
- * is selected yet it goes on at least to k = reach (the observed count), so
- * that a far tail is not cut off.  Away from the mode the terms only
+ * direction stops once its term no longer changes either sum, the selected
+ * one counted as at least the observed term when that is known (two-sided
+ * Fisher: the far side's tail starts where the terms fall below it); while
+ * nothing is selected yet a tail test goes on at least to k = reach (the
+ * observed count), so that a far tail is not cut off.  Away from the mode the terms only
  * decrease, so what is left of a direction is smaller than its last term.
  * Nothing is allocated, whatever the counts.
  */
@@ -104,6 +106,8 @@ tail_share(long lo, long hi, long mode, long reach, TermRatio up, const double *
 		   const Selection *sel)
 {
 	double		total = 1.0, chosen = 0.0, t;
+	/* the selected sum will be at least this (the observed table's own term) */
+	double		least = sel->kind == SELECT_AS_UNLIKELY ? sel->limit / (1.0 + TIE_TOLERANCE) : 0.0;
 	long		k;
 
 	mode = Min(Max(mode, lo), hi);
@@ -115,7 +119,8 @@ tail_share(long lo, long hi, long mode, long reach, TermRatio up, const double *
 		total += t;
 		if (selected(sel, k + 1, t))
 			chosen += t;
-		if (t < NEGLIGIBLE * total && (chosen > 0 ? t < NEGLIGIBLE * chosen : k + 1 >= reach))
+		if (t < NEGLIGIBLE * total &&
+			(chosen > 0 || least > 0 ? t < NEGLIGIBLE * Max(chosen, least) : k + 1 >= reach))
 			break;
 	}
 	for (k = mode, t = 1.0; k > lo; k--)
@@ -124,7 +129,8 @@ tail_share(long lo, long hi, long mode, long reach, TermRatio up, const double *
 		total += t;
 		if (selected(sel, k - 1, t))
 			chosen += t;
-		if (t < NEGLIGIBLE * total && (chosen > 0 ? t < NEGLIGIBLE * chosen : k - 1 <= reach))
+		if (t < NEGLIGIBLE * total &&
+			(chosen > 0 || least > 0 ? t < NEGLIGIBLE * Max(chosen, least) : k - 1 <= reach))
 			break;
 	}
 	return Min(chosen / total, 1.0);

@@ -169,6 +169,34 @@ SELECT bool_and(abs((p->>'p_value')::float8 - 0.19408890167259318) < 1e-14
 SELECT jsonb_array_length(learning.manager_dashboard('co_planted', 1)->'coaching_opportunities') AS opportunities,
        jsonb_array_length(learning.executive_summary('co_planted', 1)->'strategic_insights') AS insights;
 
+-- Large counts (the exact sums walk only where the probability is): 1000 of 3000 against
+-- 2400 of 5000, recorded resolved in one statement.  Relative agreement to 1e-9:
+--   scipy.stats.fisher_exact([[1000, 2000], [2400, 2600]]).pvalue = 3.4073929375219734e-38 (both types)
+--   scipy.stats.binomtest(1000, 3000, 0.4, alternative='less').pvalue = 2.824863338726268e-14
+--   scipy.stats.binomtest(2400, 5000, 0.4, alternative='less').pvalue = 1.0 (big2: tested, not a low rate)
+--   statsmodels multipletests([2.824863338726268e-14, 1.0], method='fdr_bh')[1][0]
+--     = 2 * 2.824863338726268e-14 = 5.649726677452536e-14
+INSERT INTO learning.outcome_records (tenant_id, conversation_state_id, action_type, predicted_confidence,
+                                      outcome_type, status, window_expires_at)
+SELECT 'co_large', 'c' || i, a, 0.5, 'email_engagement', CASE WHEN i <= pos THEN 'positive' ELSE 'negative' END,
+       now() + interval '1 day'
+  FROM (VALUES ('big1', 1000, 3000), ('big2', 2400, 5000)) v(a, pos, n), generate_series(1, n) i;
+SELECT p->'supporting_data'->>'action_type' AS action_type,
+       abs((p->>'p_value')::float8 / 3.4073929375219734e-38 - 1) < 1e-9 AS p_as_scipy,
+       abs((p->>'q_value')::float8 / 3.4073929375219734e-38 - 1) < 1e-9 AS q_as_statsmodels
+  FROM jsonb_array_elements(learning.coaching_patterns('co_large')) p ORDER BY 1;
+SELECT a->>'action_type' AS low, abs((a->>'p_value')::float8 / 2.824863338726268e-14 - 1) < 1e-9 AS p_as_scipy,
+       abs((a->>'q_value')::float8 / 5.649726677452536e-14 - 1) < 1e-9 AS q_as_statsmodels
+  FROM jsonb_array_elements(learning.improvement_areas('co_large')) a;
+-- a tail far below the smallest double: 3000 of 3000 against 0 of 3000,
+-- scipy.stats.fisher_exact([[3000, 0], [0, 3000]]).pvalue = 0.0
+INSERT INTO learning.outcome_records (tenant_id, conversation_state_id, action_type, predicted_confidence,
+                                      outcome_type, status, window_expires_at)
+SELECT 'co_far', 'c' || i, a, 0.5, 'email_engagement', s, now() + interval '1 day'
+  FROM (VALUES ('all', 'positive'), ('none', 'negative')) v(a, s), generate_series(1, 3000) i;
+SELECT p->'supporting_data'->>'action_type' AS action_type, p->'p_value' AS p_value, p->'q_value' AS q_value
+  FROM jsonb_array_elements(learning.coaching_patterns('co_far')) p ORDER BY 1;
+
 -- the trend rule
 SELECT v, learning.trend_direction(v)
   FROM (VALUES ('{}'::float8[]), ('{5}'), ('{0,0}'), ('{0,1}'), ('{10,11}'), ('{10,11.0001}'), ('{10,9}'),
