@@ -33,7 +33,7 @@ AGENTS = {
 }
 SIZES = (100, 1000, 10000)
 TEST_POINTS = 20000
-METHODS = ("raw", "adjusted_confidence", "calibrated_probability", "isotonic", "Platt", "oracle")
+METHODS = ("raw", "adjusted_confidence", "0.1.0", "calibrated_probability", "isotonic", "Platt", "oracle")
 
 
 def insert_outcomes(cur, tenant, action_type, p, o):
@@ -53,16 +53,49 @@ def in_database(cur, fn, tenant, action_type, x):
     return np.array(cur.fetchone()[0])
 
 
+def calibrated_010(p, o, x):
+    """0.1.0's calibrated_probability, re-implemented for comparison: each bin's rate shrunk toward
+    its mean prediction with 10 pseudo-samples, pool-adjacent-violators, linear interpolation
+    between bin means and to (0, 0) and (1, 1) at the ends."""
+    b = np.minimum((p * 10).astype(int), 9)
+    n = np.bincount(b, minlength=10).astype(float)
+    sp = np.bincount(b, weights=p, minlength=10)
+    so = np.bincount(b, weights=o.astype(float), minlength=10)
+    xs = np.where(n > 0, sp / np.maximum(n, 1), (2 * np.arange(10) + 1) / 20)
+    ys = (so + 10 * xs) / (n + 10)
+    w = n + 10
+    blocks = []
+    for yi, wi in zip(ys, w):
+        blocks.append([yi, wi, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            y2, w2, c2 = blocks.pop()
+            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + y2 * w2) / (blocks[-1][1] + w2), blocks[-1][1] + w2, blocks[-1][2] + c2]
+    ys = np.concatenate([[y] * c for y, _, c in blocks])
+    return np.clip(np.interp(x, np.concatenate([[0], xs, [1]]), np.concatenate([[0], ys, [1]])), 0, 1)
+
+
+def per_call_us(cur, expr, calls=10000):
+    """In-server microseconds per call of expr (a SQL expression in i), as bench/core.sh measures."""
+    cur.execute("""DO $$
+        DECLARE t0 timestamptz; n int := %d;
+        BEGIN
+          t0 := clock_timestamp();
+          FOR i IN 1..n LOOP PERFORM %s; END LOOP;
+          RAISE NOTICE '%%', round((extract(epoch FROM clock_timestamp() - t0) * 1e6 / n)::numeric, 2);
+        END $$""" % (calls, expr))
+    return cur.connection.notices[-1].split("NOTICE:")[-1].strip()
+
+
 def calibration(conn, reps, rng):
     cur = conn.cursor()
     print("### 1. held-out Brier score (20,000 test points, mean over %d repetitions; lower is better)\n" % reps)
-    print("p ~ Beta(3, 2).  best = min(isotonic, Platt); the last two columns are calibrated_probability's "
-          "distance to it and to the oracle.\n")
-    print("| agent | N | raw | adjusted_confidence | calibrated_probability | isotonic | Platt | oracle "
+    print("p ~ Beta(3, 2).  0.1.0 = the 0.1.0 calibrated_probability (re-implemented in Python for comparison).  "
+          "best = min(isotonic, Platt); the last two columns are calibrated_probability's distance to it and to "
+          "the oracle.\n")
+    print("| agent | N | raw | adjusted_confidence | 0.1.0 | calibrated_probability | isotonic | Platt | oracle "
           "| calibrated_probability - best | calibrated_probability - oracle |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    worst = {}
-    timings = []
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    worst, worst_oracle = {}, {}
     for agent, f in AGENTS.items():
         for n in SIZES:
             acc = {m: [] for m in METHODS}
@@ -82,9 +115,8 @@ def calibration(conn, reps, rng):
                 conn.commit()
                 preds = {"raw": pt, "oracle": f(pt)}
                 preds["adjusted_confidence"] = in_database(cur, "adjusted_confidence", "bench", action_type, pt)
-                t0 = time.perf_counter()
                 preds["calibrated_probability"] = in_database(cur, "calibrated_probability", "bench", action_type, pt)
-                timings.append(time.perf_counter() - t0)
+                preds["0.1.0"] = calibrated_010(p, o, pt)
                 iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(p, o.astype(float))
                 preds["isotonic"] = iso.predict(pt)
                 platt = LogisticRegression(C=1e6).fit(logit(p)[:, None], o)
@@ -95,14 +127,20 @@ def calibration(conn, reps, rng):
             best = min(mean["isotonic"], mean["Platt"])
             gap = mean["calibrated_probability"] - best
             worst[(agent, n)] = gap
+            worst_oracle[(agent, n)] = mean["calibrated_probability"] - mean["oracle"]
             print("| %s | %d | %s | %+.4f | %+.4f |" % (
                 agent, n, " | ".join("%.4f" % mean[m] for m in METHODS), gap,
                 mean["calibrated_probability"] - mean["oracle"]), flush=True)
     print()
     print("Largest calibrated_probability - best: %+.4f (%s, N = %d)." % (
         max(worst.values()), *max(worst, key=worst.get)))
-    print("calibrated_probability through array_agg over 20,000 points: %.1f us per call (mean over %d batches, "
-          "client round trip included)." % (1e6 * np.mean(timings) / TEST_POINTS, len(timings)))
+    print("Largest calibrated_probability - oracle on the calibrated agent: %+.4f." % max(
+        worst_oracle[("calibrated", n)] for n in SIZES))
+    print()
+    print("Cost per call, in the server (10,000 calls, action type with 10,000 outcomes): "
+          "calibrated_probability %s us, adjusted_confidence %s us." % (
+              per_call_us(cur, "learning.calibrated_probability('bench', 'cal_calibrated_10000_0', (i % 100) / 100.0)"),
+              per_call_us(cur, "learning.adjusted_confidence('bench', 'cal_calibrated_10000_0', (i %% 100) / 100.0)")))
     print()
     cur.execute("SELECT round(learning.calibrated_probability('bench', 'cal_06p_10000_0', x)::numeric, 3) "
                 "FROM unnest(ARRAY[0.01, 0.5, 0.99]) x")
@@ -141,7 +179,6 @@ def coaching(conn, rng):
             counts.append(c)
             areas.append(a)
         print("| %s | %d | %.2f | %d |" % (label, sum(c > 0 for c in counts), np.mean(counts), sum(a > 0 for a in areas)))
-    # the same with the old z-test: p < 0.05 without correction, for reference
     print()
     mk_tenant(cur, "planted", [("star", 48, 60)] + [("type_%d" % k, 24, 60) for k in range(4)])
     conn.commit()
