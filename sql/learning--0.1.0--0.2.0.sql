@@ -47,8 +47,15 @@ GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer, float8) TO lea
 ALTER FUNCTION learning_api.coaching_patterns(integer, float8) OWNER TO learning_definer;
 
 -- The calibration functions keep their signatures: the new library brings
--- the new calibrated_probability and calibration_curve; their comments say
--- what changed.
+-- the new calibrated_probability and calibration_curve (Murphy's reliability
+-- and reliability_with_spread); their comments say what changed.
+COMMENT ON FUNCTION learning.calibrated_probability(text, text, float8) IS
+    'Estimated chance of a positive outcome at raw confidence, from the bins in O(bins): the least-squares line shrunk toward raw by how far it stands out of noise, plus the bins'' residuals shrunk by empirical Bayes, made monotone by pool-adjacent-violators; beyond the outermost bin means it follows the line''s slope; raw when there is no data';
+COMMENT ON FUNCTION learning.calibration_curve(text, text, integer) IS
+    'Reliability curve of an action type from its ten bins: Brier score and decomposition (Murphy''s reliability, never negative, and reliability_with_spread, for which brier = it - resolution + uncertainty), ECE, MCE, Wilson 95 % intervals, is_calibrated';
+COMMENT ON FUNCTION learning_api.calibration_curve(text, integer) IS
+$$Calibration curve of an action type (all roles)
+GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, reliability_with_spread, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.$$;
 
 
 

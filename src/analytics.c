@@ -17,6 +17,10 @@
  * Only escalation_history reads outcome rows: the period's last 50
  * escalations, through a partial index.
  *
+ * Coaching reports a group only when it passes its rule and its
+ * Benjamini-Hochberg q-value over every group the rules looked at is at most
+ * alpha; the exact tests are in stats.c.
+ *
  * Rates are rounded to 4 decimals, Brier scores to 6, average ratings to 2,
  * hours to 1 (Python round() of the seed system); a rate whose denominator
  * is 0 is 0.

@@ -338,7 +338,7 @@ CREATE FUNCTION learning_api.calibration_curve(action_type text, min_samples int
     RETURN learning.calibration_curve((learning.api_context(ARRAY['rep', 'manager', 'executive', 'service'])).tenant_id, action_type, min_samples);
 COMMENT ON FUNCTION learning_api.calibration_curve(text, integer) IS
 $$Calibration curve of an action type (all roles)
-GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.$$;
+GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, reliability_with_spread, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.$$;
 
 CREATE FUNCTION learning_api.rep_dashboard(days integer DEFAULT 30, rep_id text DEFAULT NULL)
     RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
