@@ -119,9 +119,9 @@ tail_share(long lo, long hi, long mode, long reach, TermRatio up, const double *
 		total += t;
 		if (selected(sel, k + 1, t))
 			chosen += t;
-		if (t < NEGLIGIBLE * total &&
-			(chosen > 0 || least > 0 ? t < NEGLIGIBLE * Max(chosen, least) : k + 1 >= reach))
-			break;
+		if (t == 0.0 || (t < NEGLIGIBLE * total &&
+						 (chosen > 0 || least > 0 ? t < NEGLIGIBLE * Max(chosen, least) : k + 1 >= reach)))
+			break;				/* (a term that underflowed stays 0) */
 	}
 	for (k = mode, t = 1.0; k > lo; k--)
 	{
@@ -129,8 +129,8 @@ tail_share(long lo, long hi, long mode, long reach, TermRatio up, const double *
 		total += t;
 		if (selected(sel, k - 1, t))
 			chosen += t;
-		if (t < NEGLIGIBLE * total &&
-			(chosen > 0 || least > 0 ? t < NEGLIGIBLE * Max(chosen, least) : k - 1 <= reach))
+		if (t == 0.0 || (t < NEGLIGIBLE * total &&
+						 (chosen > 0 || least > 0 ? t < NEGLIGIBLE * Max(chosen, least) : k - 1 <= reach)))
 			break;
 	}
 	return Min(chosen / total, 1.0);
