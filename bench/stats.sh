@@ -4,12 +4,14 @@
 # make install).  Needs /usr/bin/python3 with scikit-learn, scipy, statsmodels
 # and psycopg2 (Debian: python3-sklearn python3-scipy python3-statsmodels
 # python3-psycopg2); the CI suites do not.
-#   1. held-out Brier score of raw, adjusted_confidence (check_and_adjust run
-#      until it stops), calibrated_probability, isotonic regression and Platt
-#      scaling (fitted in Python on the same training outcomes) and the true
-#      probability (oracle), per agent and training size;
-#   2. coaching on pure noise and on a planted effect, 0.1.0's rules (alpha 1)
-#      against the false-discovery-controlled default (alpha 0.05).
+#   1. coaching on pure noise and on a planted effect, 0.1.0's rules (alpha 1)
+#      against the false-discovery-controlled default (alpha 0.05);
+#   2. held-out Brier score of raw, adjusted_confidence (check_and_adjust run
+#      until it stops), 0.1.0's calibrated_probability (re-implemented in
+#      Python), calibrated_probability, isotonic regression and Platt scaling
+#      (fitted in Python on the same training outcomes) and the true
+#      probability (oracle), per agent and training size, and the cost of a
+#      call in the server.
 # Usage: bash bench/stats.sh [repetitions] [seed]   (default 20 repetitions, seed 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
