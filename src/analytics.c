@@ -17,6 +17,10 @@
  * Only escalation_history reads outcome rows: the period's last 50
  * escalations, through a partial index.
  *
+ * Coaching reports a group only when it passes its rule and its
+ * Benjamini-Hochberg q-value over every group the rules looked at is at most
+ * alpha; the exact tests are in stats.c.
+ *
  * Rates are rounded to 4 decimals, Brier scores to 6, average ratings to 2,
  * hours to 1 (Python round() of the seed system); a rate whose denominator
  * is 0 is 0.
@@ -56,6 +60,10 @@
 #define DIRECTION_MIN_SAMPLES	10
 #define ESCALATION_HISTORY_MAX	50
 #define DEFAULT_MINUTES_SAVED	5.0
+/* False discovery rate of the dashboards' coaching sections (coaching_patterns' default). */
+#define DASHBOARD_ALPHA			0.05
+/* Success rate an improvement area is tested against (its claim: below this). */
+#define IMPROVE_NULL_RATE		IMPROVE_LOW_RATE
 
 /* Counters of a group of outcomes (a row of outcome_rollups summed). */
 typedef struct Counts
@@ -96,7 +104,8 @@ typedef struct FeedbackStats
 	char	  **day;
 	double	   *day_n;
 	int			ntargets;
-	OGroup	   *targets;		/* c.actions = n, c.score_sum = rating sum */
+	OGroup	   *targets;		/* c.actions = n, c.score_sum = rating sum,
+								 * c.positive / c.negative = ratings above / below 0 */
 } FeedbackStats;
 
 /* What a dashboard or coaching call reads for its period. */
@@ -121,6 +130,8 @@ typedef struct Pattern
 	double		confidence;
 	double		sample_size;
 	double		p_value;
+	double		q_value;
+	bool		rule;			/* passes the 0.1.0 rule (else only tested) */
 	char	   *supporting;		/* JSON object */
 	int			order;			/* stable sort */
 } Pattern;
@@ -532,6 +543,10 @@ load_feedback(Period *p, const char *reviewer, FeedbackStats *f)
 		}
 		t->c.actions += cnt;
 		t->c.score_sum += cnt * rating;
+		if (rating > 0)
+			t->c.positive += cnt;
+		else if (rating < 0)
+			t->c.negative += cnt;
 	}
 }
 
@@ -593,23 +608,78 @@ load_calibration(Period *p, CalibrationRow **rows)
  */
 
 /*
- * two_proportion_p: two-sided p-value of the pooled two-proportion z-test of
- * x1/n1 against x2/n2; NaN (null) when a side is empty, 1 when there is no
- * variance.
+ * group_vs_rest_p: two-sided p-value of Fisher's exact test of x1/n1
+ * successes in a group against x2/n2 in the rest; null (NaN) when a side is
+ * empty.  Exact at every count, so it needs no large-sample condition.
  */
 static double
-two_proportion_p(double x1, double n1, double x2, double n2)
+group_vs_rest_p(double x1, double n1, double x2, double n2)
 {
-	double		pool, se, z;
+	return learning_fisher_exact(x1, n1 - x1, x2, n2 - x2);
+}
 
-	if (n1 <= 0 || n2 <= 0)
-		return NAN;
-	pool = (x1 + x2) / (n1 + n2);
-	se = sqrt(pool * (1.0 - pool) * (1.0 / n1 + 1.0 / n2));
-	if (se == 0)
+/*
+ * check_alpha reads the false-discovery rate of argument argno: a finite
+ * number in (0, 1].  A call through the 0.1.0 SQL signature (no alpha) gets
+ * 1, the unfiltered candidates it always had.
+ */
+static double
+check_alpha(FunctionCallInfo fcinfo, int argno)
+{
+	double		alpha;
+
+	/* the 0.1.0 signature, until ALTER EXTENSION UPDATE: 0.1.0's unfiltered answer */
+	if (PG_NARGS() <= argno)
 		return 1.0;
-	z = (x1 / n1 - x2 / n2) / se;
-	return erfc(fabs(z) / M_SQRT2);
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("alpha must not be null"),
+						errhint("Pass 1 for every candidate without filtering.")));
+	alpha = PG_GETARG_FLOAT8(argno);
+	if (isnan(alpha) || alpha <= 0.0 || alpha > 1.0)
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("alpha must be greater than 0 and at most 1, got %s", float8out_internal(alpha)),
+						errdetail("alpha is the false discovery rate of the Benjamini-Hochberg procedure."),
+						errhint("Use 0.05 for the usual rate, 1 for every candidate without filtering.")));
+	return alpha;
+}
+
+/*
+ * fdr_q_values sets each candidate's q_value (Benjamini-Hochberg over the m
+ * candidates, those without a p-value left out) and tells which to report:
+ * q_value <= alpha, or every candidate when alpha is 1.
+ */
+static void
+fdr_q_values(const double *p, double *q, bool *keep, int m, double alpha)
+{
+	int			i;
+
+	learning_bh_qvalues(p, q, m);
+	for (i = 0; i < m; i++)
+		keep[i] = alpha >= 1.0 || (!isnan(q[i]) && q[i] <= alpha);
+}
+
+/*
+ * filter_patterns sets the q-values over all candidates and keeps, in place,
+ * those that pass their rule and alpha; returns their count.
+ */
+static int
+filter_patterns(Pattern *pat, int n, double alpha)
+{
+	double	   *p = palloc(sizeof(double) * (n + 1));
+	double	   *q = palloc(sizeof(double) * (n + 1));
+	bool	   *keep = palloc(sizeof(bool) * (n + 1));
+	int			i, k = 0;
+
+	for (i = 0; i < n; i++)
+		p[i] = pat[i].p_value;
+	fdr_q_values(p, q, keep, n, alpha);
+	for (i = 0; i < n; i++)
+	{
+		pat[i].q_value = q[i];
+		if (keep[i] && pat[i].rule)
+			pat[k++] = pat[i];
+	}
+	return k;
 }
 
 static int
@@ -627,10 +697,16 @@ pattern_cmp(const void *a, const void *b)
  * extract_patterns computes the period's coaching patterns, sorted by
  * confidence descending (ties: action_effectiveness, stage_insight,
  * escalation_pattern, each by name).  Resolved = not pending; success =
- * positive.
+ * positive.  Every group the rules look at (an action type, outcome type or
+ * escalation trigger with at least 5 resolved outcomes) is a candidate and is
+ * tested against the rest of its kind (Fisher's exact test); the q-values are
+ * Benjamini-Hochberg over all the call's candidates, so that choosing which
+ * ones to show by their rates cannot shrink the family.  A candidate is
+ * reported when it passes the 0.1.0 rule and its q_value <= alpha (with
+ * alpha 1: every one that passes the rule).
  */
 static int
-extract_patterns(Period *p, Pattern **out)
+extract_patterns(Period *p, double alpha, Pattern **out)
 {
 	Pattern    *pat = palloc0(sizeof(Pattern) * (p->nactions + p->noutcomes + p->ntriggers + 1));
 	int			n = 0;
@@ -657,8 +733,7 @@ extract_patterns(Period *p, Pattern **out)
 			continue;
 		sr = g->c.positive / gn;
 		diff = sr - overall;
-		if (fabs(diff) <= EFFECTIVENESS_DIFF)
-			continue;
+		pat[n].rule = fabs(diff) > EFFECTIVENESS_DIFF;
 		pat[n].type = "action_effectiveness";
 		pat[n].description = psprintf("'%s' actions have a %s success rate, which is %s %s the average of %s.",
 									  g->name, pct(sr), pct(fabs(diff)), diff > 0 ? "above" : "below", pct(overall));
@@ -667,7 +742,7 @@ extract_patterns(Period *p, Pattern **out)
 			: psprintf("Review '%s' approach -- consider alternative strategies or additional preparation before these actions.", g->name);
 		pat[n].confidence = Min(gn / 50.0, 1.0);
 		pat[n].sample_size = gn;
-		pat[n].p_value = two_proportion_p(g->c.positive, gn, all_pos - g->c.positive, all_n - gn);
+		pat[n].p_value = group_vs_rest_p(g->c.positive, gn, all_pos - g->c.positive, all_n - gn);
 		initStringInfo(&s);
 		appendStringInfoChar(&s, '{');
 		json_text(&s, "action_type", g->name, &first);
@@ -690,8 +765,7 @@ extract_patterns(Period *p, Pattern **out)
 		if (gn < MIN_SAMPLES)
 			continue;
 		sr = g->c.positive / gn;
-		if (sr >= STAGE_LOW_RATE)
-			continue;
+		pat[n].rule = sr < STAGE_LOW_RATE;
 		pat[n].type = "stage_insight";
 		pat[n].description = psprintf("Low success rate (%s) for '%s' outcomes. This area needs attention.",
 									  pct(sr), g->name);
@@ -699,7 +773,7 @@ extract_patterns(Period *p, Pattern **out)
 										 g->name);
 		pat[n].confidence = Min(gn / 50.0, 1.0);
 		pat[n].sample_size = gn;
-		pat[n].p_value = two_proportion_p(g->c.positive, gn, all_pos - g->c.positive, all_n - gn);
+		pat[n].p_value = group_vs_rest_p(g->c.positive, gn, all_pos - g->c.positive, all_n - gn);
 		initStringInfo(&s);
 		appendStringInfoChar(&s, '{');
 		json_text(&s, "outcome_type", g->name, &first);
@@ -727,6 +801,7 @@ extract_patterns(Period *p, Pattern **out)
 		if (gn < MIN_SAMPLES)
 			continue;
 		sr = g->c.positive / gn;
+		pat[n].rule = true;
 		pat[n].type = "escalation_pattern";
 		pat[n].description = psprintf("Escalations triggered by '%s' have a %s resolution rate (%.0f/%.0f).",
 									  g->name, pct(sr), g->c.positive, gn);
@@ -735,7 +810,7 @@ extract_patterns(Period *p, Pattern **out)
 			: psprintf("Reconsider escalations triggered by '%s' -- success rate is low.", g->name);
 		pat[n].confidence = Min(gn / 30.0, 1.0);
 		pat[n].sample_size = gn;
-		pat[n].p_value = two_proportion_p(g->c.positive, gn, esc_pos - g->c.positive, esc_n - gn);
+		pat[n].p_value = group_vs_rest_p(g->c.positive, gn, esc_pos - g->c.positive, esc_n - gn);
 		initStringInfo(&s);
 		appendStringInfoChar(&s, '{');
 		json_text(&s, "trigger", g->name, &first);
@@ -747,6 +822,7 @@ extract_patterns(Period *p, Pattern **out)
 		pat[n].order = n;
 		n++;
 	}
+	n = filter_patterns(pat, n, alpha);
 	qsort(pat, n, sizeof(Pattern), pattern_cmp);
 	*out = pat;
 	return n;
@@ -764,6 +840,7 @@ append_pattern(StringInfo buf, const Pattern *pt)
 	json_number(buf, "confidence", round_dp(pt->confidence, 4), &first);
 	json_count(buf, "sample_size", pt->sample_size, &first);
 	json_number(buf, "p_value", pt->p_value, &first);
+	json_number(buf, "q_value", pt->q_value, &first);
 	learning_json_key(buf, "supporting_data", &first);
 	appendStringInfoString(buf, pt->supporting);
 	appendStringInfoChar(buf, '}');
@@ -1026,7 +1103,7 @@ learning_manager_dashboard(PG_FUNCTION_ARGS)
 	ndays = load_daily(&p, &days);
 	load_feedback(&p, NULL, &f);
 	ncal = load_calibration(&p, &cal);
-	npat = extract_patterns(&p, &pat);
+	npat = extract_patterns(&p, DASHBOARD_ALPHA, &pat);
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
@@ -1092,6 +1169,7 @@ learning_manager_dashboard(PG_FUNCTION_ARGS)
 		json_text(&buf, "recommendation", pat[i].recommendation, &sfirst);
 		json_number(&buf, "confidence", round_dp(pat[i].confidence, 4), &sfirst);
 		json_number(&buf, "p_value", pat[i].p_value, &sfirst);
+		json_number(&buf, "q_value", pat[i].q_value, &sfirst);
 		appendStringInfoChar(&buf, '}');
 	}
 	appendStringInfoChar(&buf, ']');
@@ -1160,7 +1238,7 @@ learning_executive_summary(PG_FUNCTION_ARGS)
 	period_open(&p);
 	load_outcomes(&p);
 	ndays = load_daily(&p, &days);
-	npat = extract_patterns(&p, &pat);
+	npat = extract_patterns(&p, DASHBOARD_ALPHA, &pat);
 
 	values[0] = CStringGetTextDatum(p.tenant_id);
 	run(Q_MINUTES, values, NULL);
@@ -1235,7 +1313,7 @@ learning_executive_summary(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-/* learning_coaching_patterns: coaching_patterns(tenant_id, days). */
+/* learning_coaching_patterns: coaching_patterns(tenant_id, days, alpha). */
 Datum
 learning_coaching_patterns(PG_FUNCTION_ARGS)
 {
@@ -1244,11 +1322,13 @@ learning_coaching_patterns(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	Pattern    *pat;
 	int			npat, i;
+	double		alpha;
 
 	period_args(fcinfo, 1, &p);
+	alpha = check_alpha(fcinfo, 2);
 	period_open(&p);
 	load_outcomes(&p);
-	npat = extract_patterns(&p, &pat);
+	npat = extract_patterns(&p, alpha, &pat);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
 	for (i = 0; i < npat; i++)
@@ -1318,7 +1398,69 @@ learning_top_performing_actions(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(finish_jsonb(&buf, caller));
 }
 
-/* learning_improvement_areas: improvement_areas(tenant_id, days). */
+/*
+ * An improvement area: a candidate of the 0.1.0 rules with the p-value of the
+ * test of its claim.  low_success_rate claims a success rate below 0.4: exact
+ * one-sided binomial test of H0 rate >= 0.4, p = P(X <= positives).
+ * poor_feedback claims reviewers lean negative: exact sign test of H0
+ * P(negative) <= P(positive) over the non-zero ratings, p = P(Y >= negatives),
+ * Y ~ Binomial(negatives + positives, 1/2).
+ */
+typedef struct Area
+{
+	const OGroup *group;
+	bool		feedback;		/* poor_feedback, else low_success_rate */
+	bool		rule;			/* passes the 0.1.0 rule (else only tested) */
+	double		n;
+	double		value;			/* success rate or average rating */
+	double		p_value;
+	double		q_value;
+} Area;
+
+/* append_area writes one improvement area. */
+static void
+append_area(StringInfo buf, const Area *a)
+{
+	const OGroup *g = a->group;
+	bool		first = true;
+
+	appendStringInfoChar(buf, '{');
+	if (!a->feedback)
+	{
+		json_text(buf, "area_type", "low_success_rate", &first);
+		json_text(buf, "action_type", g->name, &first);
+		json_text(buf, "description",
+				  psprintf("'%s' has only %s success rate (%.0f/%.0f)", g->name, pct(a->value), g->c.positive, a->n), &first);
+		json_number(buf, "success_rate", round_dp(a->value, 4), &first);
+		json_count(buf, "total_count", a->n, &first);
+		json_text(buf, "recommendation",
+				  psprintf("Improve '%s' strategy: review failed cases, adjust timing or approach.", g->name), &first);
+	}
+	else
+	{
+		json_text(buf, "area_type", "poor_feedback", &first);
+		json_text(buf, "target_type", g->name, &first);
+		json_text(buf, "description",
+				  psprintf("'%s' feedback averages %.2f (negative sentiment, %.0f reviews)", g->name, a->value, a->n),
+				  &first);
+		json_number(buf, "avg_rating", round_dp(a->value, 4), &first);
+		json_count(buf, "total_reviews", a->n, &first);
+		json_text(buf, "recommendation",
+				  psprintf("Review agent '%s' quality -- human reviewers are consistently giving negative feedback.", g->name),
+				  &first);
+	}
+	json_number(buf, "p_value", a->p_value, &first);
+	json_number(buf, "q_value", a->q_value, &first);
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * learning_improvement_areas: improvement_areas(tenant_id, days, alpha).
+ * Candidates: every action type and feedback target type with n >= 5, each
+ * tested (see Area); q-values Benjamini-Hochberg over all of them.  Reported:
+ * action types with a success rate below 0.4 and target types averaging
+ * below 0 whose q_value <= alpha (every one of them when alpha is 1).
+ */
 Datum
 learning_improvement_areas(PG_FUNCTION_ARGS)
 {
@@ -1326,64 +1468,65 @@ learning_improvement_areas(PG_FUNCTION_ARGS)
 	Period		p;
 	StringInfoData buf;
 	FeedbackStats f;
-	int			i, k = 0;
+	Area	   *areas;
+	double	   *pv, *qv;
+	bool	   *keep;
+	double		alpha;
+	int			i, m = 0, k = 0;
 
 	period_args(fcinfo, 1, &p);
+	alpha = check_alpha(fcinfo, 2);
 	period_open(&p);
 	load_outcomes(&p);
 	load_feedback(&p, NULL, &f);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '[');
+	areas = palloc0(sizeof(Area) * (p.nactions + f.ntargets + 1));
 	for (i = 0; i < p.nactions; i++)
 	{
 		const OGroup *g = &p.actions[i];
 		double		n = resolved(&g->c);
-		double		sr;
-		bool		first = true;
 
 		if (n < MIN_SAMPLES)
 			continue;
-		sr = g->c.positive / n;
-		if (sr >= IMPROVE_LOW_RATE)
-			continue;
-		if (k++ > 0)
-			appendStringInfoChar(&buf, ',');
-		appendStringInfoChar(&buf, '{');
-		json_text(&buf, "area_type", "low_success_rate", &first);
-		json_text(&buf, "action_type", g->name, &first);
-		json_text(&buf, "description",
-				  psprintf("'%s' has only %s success rate (%.0f/%.0f)", g->name, pct(sr), g->c.positive, n), &first);
-		json_number(&buf, "success_rate", round_dp(sr, 4), &first);
-		json_count(&buf, "total_count", n, &first);
-		json_text(&buf, "recommendation",
-				  psprintf("Improve '%s' strategy: review failed cases, adjust timing or approach.", g->name), &first);
-		appendStringInfoChar(&buf, '}');
+		areas[m].rule = g->c.positive / n < IMPROVE_LOW_RATE;
+		areas[m].group = g;
+		areas[m].n = n;
+		areas[m].value = g->c.positive / n;
+		areas[m].p_value = learning_binom_cdf(g->c.positive, n, IMPROVE_NULL_RATE);
+		m++;
 	}
 	for (i = 0; i < f.ntargets; i++)
 	{
 		const OGroup *t = &f.targets[i];
-		double		avg;
-		bool		first = true;
 
 		if (t->c.actions < MIN_SAMPLES)
 			continue;
-		avg = t->c.score_sum / t->c.actions;
-		if (avg >= 0.0)
+		areas[m].rule = t->c.score_sum / t->c.actions < 0.0;
+		areas[m].group = t;
+		areas[m].feedback = true;
+		areas[m].n = t->c.actions;
+		areas[m].value = t->c.score_sum / t->c.actions;
+		/* c.negative / c.positive: ratings below / above 0 */
+		areas[m].p_value = learning_binom_sf(t->c.negative, t->c.negative + t->c.positive, 0.5);
+		m++;
+	}
+
+	pv = palloc(sizeof(double) * (m + 1));
+	qv = palloc(sizeof(double) * (m + 1));
+	keep = palloc(sizeof(bool) * (m + 1));
+	for (i = 0; i < m; i++)
+		pv[i] = areas[i].p_value;
+	fdr_q_values(pv, qv, keep, m, alpha);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (i = 0; i < m; i++)
+	{
+		if (!keep[i] || !areas[i].rule)
 			continue;
+		areas[i].q_value = qv[i];
 		if (k++ > 0)
 			appendStringInfoChar(&buf, ',');
-		appendStringInfoChar(&buf, '{');
-		json_text(&buf, "area_type", "poor_feedback", &first);
-		json_text(&buf, "target_type", t->name, &first);
-		json_text(&buf, "description",
-				  psprintf("'%s' feedback averages %.2f (negative sentiment, %.0f reviews)", t->name, avg, t->c.actions),
-				  &first);
-		json_number(&buf, "avg_rating", round_dp(avg, 4), &first);
-		json_count(&buf, "total_reviews", t->c.actions, &first);
-		json_text(&buf, "recommendation",
-				  psprintf("Review agent '%s' quality -- human reviewers are consistently giving negative feedback.", t->name),
-				  &first);
-		appendStringInfoChar(&buf, '}');
+		append_area(&buf, &areas[i]);
 	}
 	appendStringInfoChar(&buf, ']');
 	PG_RETURN_DATUM(finish_jsonb(&buf, caller));

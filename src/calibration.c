@@ -61,8 +61,6 @@
 /* Moves smaller than this are rounding noise, not adjustments (convergence). */
 #define SCALE_EPSILON			1e-9
 #define WILSON_Z				1.959963984540054
-/* Pseudo-samples that pull a thin bin's rate toward its mean prediction. */
-#define PROBABILITY_PRIOR		10.0
 
 /* The exact sums of one bin (or one shard row of it). */
 typedef struct BinSums
@@ -531,7 +529,7 @@ learning_calibration_curve(PG_FUNCTION_ARGS)
 	double		midpoints[LEARNING_NBINS], rates[LEARNING_NBINS], counts[LEARNING_NBINS];
 	int			nq = 0;
 	double		nqual = 0, ece_sum = 0, mce = 0;
-	double		obar = 0, reliability = 0, resolution = 0;
+	double		obar = 0, reliability = 0, spread_reliability = 0, resolution = 0;
 	bool		first = true;
 	int			i;
 
@@ -560,12 +558,15 @@ learning_calibration_curve(PG_FUNCTION_ARGS)
 			mp = bins[i].sum_p / bins[i].n;
 			rate = bins[i].sum_o / bins[i].n;
 			/*
-			 * Reliability of bin k is sum (p - r_k)^2 - 2 sum (p - r_k)(o - r_k)
-			 * = sum p^2 - 2 sum p*o + n r_k^2: Murphy's n (mean_p - r_k)^2 plus
-			 * the spread of forecasts inside the bin, so that brier =
-			 * reliability - resolution + uncertainty holds exactly.
+			 * Murphy's reliability of bin k is n (mean_p - r_k)^2, never
+			 * negative.  With the spread of forecasts inside the bin it is
+			 * sum (p - r_k)^2 - 2 sum (p - r_k)(o - r_k) = sum p^2 - 2 sum p*o
+			 * + n r_k^2, for which brier = that - resolution + uncertainty
+			 * holds exactly; the spread term (within-bin variance minus
+			 * covariance) can make it negative, so it has its own name.
 			 */
-			reliability += bins[i].sum_p2 - 2.0 * bins[i].sum_po + bins[i].n * rate * rate;
+			reliability += bins[i].n * (mp - rate) * (mp - rate);
+			spread_reliability += bins[i].sum_p2 - 2.0 * bins[i].sum_po + bins[i].n * rate * rate;
 			resolution += bins[i].n * (rate - obar) * (rate - obar);
 			if (bins[i].n >= min_samples)
 			{
@@ -581,6 +582,7 @@ learning_calibration_curve(PG_FUNCTION_ARGS)
 			}
 		}
 		reliability /= t.n;
+		spread_reliability /= t.n;
 		resolution /= t.n;
 	}
 
@@ -594,6 +596,8 @@ learning_calibration_curve(PG_FUNCTION_ARGS)
 	learning_json_float(&buf, t.n > 0 ? brier_of(&t) : NAN);
 	learning_json_key(&buf, "reliability", &first);
 	learning_json_float(&buf, t.n > 0 ? reliability : NAN);
+	learning_json_key(&buf, "reliability_with_spread", &first);
+	learning_json_float(&buf, t.n > 0 ? spread_reliability : NAN);
 	learning_json_key(&buf, "resolution", &first);
 	learning_json_float(&buf, t.n > 0 ? resolution : NAN);
 	learning_json_key(&buf, "uncertainty", &first);
@@ -846,42 +850,124 @@ learning_adjusted_confidence(PG_FUNCTION_ARGS)
 }
 
 /*
- * learning_calibrated_probability: a monotone estimate of the probability of
- * a positive outcome given the raw confidence.
+ * Recalibration from the bins.  Each bin keeps n, sum p, sum p^2, sum o and
+ * sum p*o, so two estimates are exact in O(bins):
  *
- * Every one of the ten bins gives a point: x = its mean prediction (its
- * midpoint when empty) and y = its observed rate shrunk toward x with
- * PROBABILITY_PRIOR pseudo-samples, (sum o + prior x) / (n + prior), so an
- * empty or thin bin says "raw" and a full one says what happened.
- * Pool-adjacent-violators (weights n + prior) makes the y non-decreasing; the
- * answer interpolates linearly between the points, and between (0, 0) and the
- * first point or the last point and (1, 1) at the ends.  With no data it is
- * raw itself (up to the linear ends).
+ * 1. The least-squares line a + b p over every counted outcome (its normal
+ *    equations need only the totals), taken as a correction of raw, a +
+ *    (b - 1) p, and shrunk toward "no correction" by the share of it that
+ *    the data can tell from noise: s = max(0, 1 - k sigma^2 / (N D)), where
+ *    D is the mean square of the fitted correction over the outcomes, k
+ *    sigma^2 / N its expected value when raw is already calibrated (k = 2
+ *    parameters, sigma^2 the residual variance, at least the mean p (1 - p)).
+ *    The factor is then multiplied by N / (N + 5), a prior worth five
+ *    outcomes on raw, because with a handful of outcomes D itself is too
+ *    noisy to judge by.  A calibrated agent keeps raw; a clearly
+ *    miscalibrated one gets the fitted line.
+ *
+ * 2. What the line misses, bin by bin: the residual r of each bin's observed
+ *    rate at its mean prediction, shrunk by tau^2 / (tau^2 + v), v the noise
+ *    variance of that bin's rate (m (1 - m) / n at the line's value m) and
+ *    tau^2 the spread of the true residuals estimated from all bins
+ *    (empirical Bayes, method of moments, with the noise counted
+ *    RESIDUAL_NOISE_FACTOR times so that chance wiggles stay out).  With
+ *    little data this adds nothing; with a lot it becomes the binned
+ *    isotonic estimate.
+ *
+ * The points (bin mean prediction, line + shrunk residual) are made
+ * non-decreasing by pool-adjacent-violators (weights n) and interpolated
+ * linearly; beyond the outermost bin means the estimate goes on with the
+ * line's slope (0 if the slope is negative), so it stays monotone and
+ * follows the data's trend instead of bending to (0, 0) or (1, 1).  The
+ * answer is clamped to [0, 1].  No data: raw.  Outcomes all at one
+ * confidence: the line is a shift (b = 1, k = 1).
  */
-Datum
-learning_calibrated_probability(PG_FUNCTION_ARGS)
+#define RESIDUAL_NOISE_FACTOR	3.0
+#define LINE_PRIOR				5.0
+/* The noise variance of a bin's rate uses m clamped to [0.01, 0.99]. */
+#define NOISE_RATE_FLOOR		0.01
+
+/* linear_recalibration fits the shrunk line a + b p from the totals. */
+static void
+linear_recalibration(const BinSums *t, double *a_out, double *b_out)
 {
-	double		raw = raw_confidence(fcinfo);
-	BinSums		bins[LEARNING_NBINS];
-	double		x[LEARNING_NBINS], y[LEARNING_NBINS], w[LEARNING_NBINS];
+	double		N = t->n;
+	double		den = N * t->sum_p2 - t->sum_p * t->sum_p;
+	double		a, b, k, rss, sigma2, d, s;
+
+	if (N >= 3 && den > 1e-12 * N * N)
+	{
+		b = (N * t->sum_po - t->sum_p * t->sum_o) / den;
+		a = (t->sum_o - b * t->sum_p) / N;
+		k = 2.0;
+	}
+	else
+	{
+		b = 1.0;
+		a = (t->sum_o - t->sum_p) / N;
+		k = 1.0;
+	}
+	/* residual sum of squares sum (o - a - b p)^2, expanded over the sums */
+	rss = t->sum_o2 - 2.0 * a * t->sum_o - 2.0 * b * t->sum_po + a * a * N +
+		2.0 * a * b * t->sum_p + b * b * t->sum_p2;
+	/*
+	 * The noise is at least what a calibrated agent would show, sum p (1 - p)
+	 * / N, so that a few outcomes that happen to lie on a line do not pass
+	 * for certainty; with no residual degree of freedom nothing can be told
+	 * from noise (s = 0).
+	 */
+	sigma2 = Max(rss / Max(N - k, 1.0), (t->sum_p - t->sum_p2) / N);
+	sigma2 = Max(sigma2, 1e-12);
+	/* mean square of the correction a + (b - 1) p over the outcomes */
+	d = (a * a * N + 2.0 * a * (b - 1.0) * t->sum_p + (b - 1.0) * (b - 1.0) * t->sum_p2) / N;
+	s = (d > 0 && N > k) ? Max(0.0, 1.0 - k * sigma2 / (N * d)) : 0.0;
+	/* and a prior worth LINE_PRIOR outcomes on raw, for the first few outcomes */
+	s *= N / (N + LINE_PRIOR);
+	*a_out = s * a;
+	*b_out = 1.0 + s * (b - 1.0);
+}
+
+/*
+ * calibrated_from_bins is the estimate described above at raw, in O(bins).
+ */
+static double
+calibrated_from_bins(const BinSums bins[LEARNING_NBINS], double raw)
+{
+	BinSums		t = total_of(bins);
+	double		x[LEARNING_NBINS], y[LEARNING_NBINS], w[LEARNING_NBINS], v[LEARNING_NBINS];
 	double		by[LEARNING_NBINS], bw[LEARNING_NBINS];
 	int			size[LEARNING_NBINS];
-	int			nblocks = 0;
-	int			i, j, k;
-	double		v;
+	double		a, b, slope, tau2, wr2 = 0, wv = 0, est;
+	int			npts = 0, nblocks = 0, i, j, k;
 
-	load_bins(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)), bins);
+	if (t.n <= 0)
+		return raw;
+	linear_recalibration(&t, &a, &b);
+
+	/* the points: line at each bin's mean prediction, and the residual there */
 	for (i = 0; i < LEARNING_NBINS; i++)
 	{
-		double		n = Max(bins[i].n, 0.0);
+		double		m, mv;
 
-		x[i] = n > 0 ? bins[i].sum_p / n : bin_midpoint(i);
-		y[i] = ((n > 0 ? bins[i].sum_o : 0.0) + PROBABILITY_PRIOR * x[i]) / (n + PROBABILITY_PRIOR);
-		w[i] = n + PROBABILITY_PRIOR;
+		if (bins[i].n <= 0)
+			continue;
+		x[npts] = bins[i].sum_p / bins[i].n;
+		w[npts] = bins[i].n;
+		m = a + b * x[npts];
+		y[npts] = bins[i].sum_o / bins[i].n - m;	/* residual, for now */
+		mv = Min(Max(m, NOISE_RATE_FLOOR), 1.0 - NOISE_RATE_FLOOR);
+		v[npts] = mv * (1.0 - mv) / bins[i].n;
+		wr2 += w[npts] * y[npts] * y[npts];
+		wv += mv * (1.0 - mv);
+		npts++;
 	}
+	/* the line took two degrees of freedom: with two points or fewer there is no spread left to see */
+	tau2 = npts > 2 ? Max(0.0, (wr2 - RESIDUAL_NOISE_FACTOR * (npts - 2) * wv / npts) / t.n) : 0.0;
+	for (i = 0; i < npts; i++)
+		y[i] = a + b * x[i] + (tau2 > 0 ? tau2 / (tau2 + v[i]) * y[i] : 0.0);
 
 	/* pool adjacent violators over blocks (value, weight, number of points) */
-	for (i = 0; i < LEARNING_NBINS; i++)
+	for (i = 0; i < npts; i++)
 	{
 		by[nblocks] = y[i];
 		bw[nblocks] = w[i];
@@ -902,26 +988,39 @@ learning_calibrated_probability(PG_FUNCTION_ARGS)
 		for (j = 0; j < size[i]; j++)
 			y[k++] = by[i];
 
+	slope = Max(b, 0.0);
 	if (raw <= x[0])
-		v = x[0] > 0 ? y[0] * raw / x[0] : y[0];
-	else if (raw >= x[LEARNING_NBINS - 1])
-		v = x[LEARNING_NBINS - 1] < 1.0 ?
-			y[LEARNING_NBINS - 1] + (1.0 - y[LEARNING_NBINS - 1]) *
-			(raw - x[LEARNING_NBINS - 1]) / (1.0 - x[LEARNING_NBINS - 1]) :
-			y[LEARNING_NBINS - 1];
+		est = y[0] + slope * (raw - x[0]);
+	else if (raw >= x[npts - 1])
+		est = y[npts - 1] + slope * (raw - x[npts - 1]);
 	else
 	{
-		v = y[LEARNING_NBINS - 1];
-		for (i = 1; i < LEARNING_NBINS; i++)
+		est = y[npts - 1];
+		for (i = 1; i < npts; i++)
 		{
 			if (raw <= x[i])
 			{
-				v = x[i] > x[i - 1] ?
+				est = x[i] > x[i - 1] ?
 					y[i - 1] + (raw - x[i - 1]) / (x[i] - x[i - 1]) * (y[i] - y[i - 1]) :
 					y[i];
 				break;
 			}
 		}
 	}
-	PG_RETURN_FLOAT8(Min(Max(v, 0.0), 1.0));
+	return Min(Max(est, 0.0), 1.0);
+}
+
+/*
+ * learning_calibrated_probability: the estimated chance of a positive
+ * outcome at raw confidence, from the action type's bins (see
+ * calibrated_from_bins).
+ */
+Datum
+learning_calibrated_probability(PG_FUNCTION_ARGS)
+{
+	double		raw = raw_confidence(fcinfo);
+	BinSums		bins[LEARNING_NBINS];
+
+	load_bins(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)), bins);
+	PG_RETURN_FLOAT8(calibrated_from_bins(bins, raw));
 }

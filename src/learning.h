@@ -100,6 +100,12 @@ extern void learning_check_escalation_trigger(Jsonb *metadata);
 extern text *learning_jsonb_field_text(Jsonb *jb, const char *key);
 extern bool learning_jsonb_has_key(Jsonb *jb, const char *key);
 
+/* stats.c: exact tests and false-discovery control for coaching. */
+extern double learning_fisher_exact(double a, double b, double c, double d);
+extern double learning_binom_cdf(double x, double n, double p);
+extern double learning_binom_sf(double x, double n, double p);
+extern void learning_bh_qvalues(const double *p, double *q, int m);
+
 /* json.c helpers: append JSON values to a StringInfo. */
 extern void learning_json_string(StringInfo buf, const char *s);
 extern void learning_json_float(StringInfo buf, double v);

@@ -279,6 +279,10 @@ if has_dashboards:
     expect(api.request("GET", "/rpc/coaching_patterns?days=90", mgrA), 200, "8. GET /rpc/coaching_patterns as manager",
            lambda r: isinstance(r.body, list))
     expect(api.request("GET", "/rpc/coaching_patterns?days=90", repA), 403, "8. coaching_patterns as rep")
+    expect(api.request("GET", "/rpc/coaching_patterns?days=90&alpha=1", mgrA), 200,
+           "8. coaching_patterns with alpha=1 (every candidate)", lambda r: isinstance(r.body, list))
+    expect(api.request("GET", "/rpc/coaching_patterns?days=90&alpha=0", mgrA), 400,
+           "8. coaching_patterns with alpha=0 is refused", lambda r: r.sqlstate == "22003")
 else:
     for d in ("5. rep_dashboard", "6. manager_dashboard", "7. executive_summary", "8. coaching_patterns"):
         skip(d, "learning.rep_dashboard and the other dashboards are not installed yet")

@@ -118,18 +118,21 @@ SELECT ok((learning.calibration_curve('exact', 'send_email')->>'sample_count')::
           = (SELECT count(*) FROM counted WHERE action_type = 'send_email'),
           'sample_count counts positive, negative and expired outcomes only');
 
--- the decomposition, recomputed from the rows: reliability = sum over bins of
--- sum (p - o)^2 - sum (o - rate)^2, resolution = sum n (rate - mean)^2, uncertainty =
--- the variance of o; and brier = reliability - resolution + uncertainty exactly
-SELECT ok(abs((c->>'reliability')::float8 - r.rel) < 1e-9 AND abs((c->>'resolution')::float8 - r.res) < 1e-9
+-- the decomposition, recomputed from the rows: reliability (Murphy's) = sum n (mean p - rate)^2 / N,
+-- reliability_with_spread = sum over bins of sum (p - o)^2 - sum (o - rate)^2, resolution =
+-- sum n (rate - mean)^2, uncertainty = the variance of o; and brier = reliability_with_spread
+-- - resolution + uncertainty exactly
+SELECT ok(abs((c->>'reliability_with_spread')::float8 - r.rel) < 1e-9 AND abs((c->>'reliability')::float8 - r.murphy) < 1e-9
+              AND (c->>'reliability')::float8 >= 0
+              AND abs((c->>'resolution')::float8 - r.res) < 1e-9
               AND abs((c->>'uncertainty')::float8 - r.unc) < 1e-9
               AND abs((c->>'brier_score')::float8
-                      - ((c->>'reliability')::float8 - (c->>'resolution')::float8 + (c->>'uncertainty')::float8)) < 1e-9,
-          'reliability, resolution and uncertainty match the rows and add up to the Brier score')
+                      - ((c->>'reliability_with_spread')::float8 - (c->>'resolution')::float8 + (c->>'uncertainty')::float8)) < 1e-9,
+          'reliability (Murphy''s), reliability_with_spread, resolution and uncertainty match the rows and add up to the Brier score')
   FROM learning.calibration_curve('exact', 'qualify') c,
-       (SELECT sum(sq - ov) / sum(n) AS rel, sum(n * (rate - obar) ^ 2) / sum(n) AS res,
-               max(var_o) AS unc
-          FROM (SELECT x.bin, count(*) AS n, avg(x.o) AS rate, sum((x.p - x.o) ^ 2) AS sq,
+       (SELECT sum(sq - ov) / sum(n) AS rel, sum(n * (mp - rate) ^ 2) / sum(n) AS murphy,
+               sum(n * (rate - obar) ^ 2) / sum(n) AS res, max(var_o) AS unc
+          FROM (SELECT x.bin, count(*) AS n, avg(x.o) AS rate, avg(x.p) AS mp, sum((x.p - x.o) ^ 2) AS sq,
                        sum((x.o - b.rate) ^ 2) AS ov,
                        (SELECT avg(o) FROM counted WHERE action_type = 'qualify') AS obar,
                        (SELECT var_pop(o) FROM counted WHERE action_type = 'qualify') AS var_o

@@ -1,7 +1,7 @@
 -- The contract of the SQL API and the jobs: names, signatures, return types,
 -- tables and columns that users, tests and other teams rely on.
 BEGIN;
-SELECT plan(45);
+SELECT plan(48);
 
 SELECT has_schema('learning');
 SELECT has_schema('learning_api');
@@ -72,10 +72,19 @@ SELECT is(p.provolatile, 's', p.proname || ' is STABLE (PostgREST reads it in a 
  ORDER BY p.proname;
 SELECT has_table('learning', 'calibration_adjustments', 'adjustments keep their history');
 
+-- coaching takes alpha, the false discovery rate (Benjamini-Hochberg), 0.05 unless given
+SELECT is((SELECT pg_get_function_arguments('learning.coaching_patterns(text,integer,float8)'::regprocedure)),
+          'tenant_id text, days integer DEFAULT 90, alpha double precision DEFAULT 0.05', 'coaching_patterns takes alpha');
+SELECT is((SELECT pg_get_function_arguments('learning.improvement_areas(text,integer,float8)'::regprocedure)),
+          'tenant_id text, days integer DEFAULT 90, alpha double precision DEFAULT 0.05', 'improvement_areas takes alpha');
+SELECT is((SELECT pg_get_function_arguments('learning_api.coaching_patterns(integer,float8)'::regprocedure)),
+          'days integer DEFAULT 90, alpha double precision DEFAULT 0.05', 'the coaching_patterns endpoint takes alpha');
+
 -- the curve's keys
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(learning.calibration_curve('contract', 'x')) k),
           ARRAY['action_type', 'actual_rates', 'bins', 'brier_score', 'counts', 'ece', 'is_calibrated', 'mce',
-                'midpoints', 'min_samples', 'reliability', 'resolution', 'sample_count', 'uncertainty'],
+                'midpoints', 'min_samples', 'reliability', 'reliability_with_spread', 'resolution', 'sample_count',
+                'uncertainty'],
           'calibration_curve has the spec''s keys');
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(learning.calibration_curve('contract', 'x')->'bins'->0) k),
           ARRAY['actual_rate', 'bin_index', 'ci_high', 'ci_low', 'count', 'lower', 'mean_predicted', 'upper'],

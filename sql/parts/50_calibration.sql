@@ -76,7 +76,7 @@ COMMENT ON FUNCTION learning.brier_score(text, text) IS
 CREATE FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer DEFAULT 10)
     RETURNS jsonb LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'learning_calibration_curve';
 COMMENT ON FUNCTION learning.calibration_curve(text, text, integer) IS
-    'Reliability curve of an action type from its ten bins: Brier score and decomposition, ECE, MCE, Wilson 95 % intervals, is_calibrated';
+    'Reliability curve of an action type from its ten bins: Brier score and decomposition (Murphy''s reliability, never negative, and reliability_with_spread, for which brier = it - resolution + uncertainty), ECE, MCE, Wilson 95 % intervals, is_calibrated';
 
 CREATE FUNCTION learning.check_and_adjust(tenant_id text, action_type text)
     RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_check_and_adjust';
@@ -91,4 +91,4 @@ COMMENT ON FUNCTION learning.adjusted_confidence(text, text, float8) IS
 CREATE FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw float8)
     RETURNS float8 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'learning_calibrated_probability';
 COMMENT ON FUNCTION learning.calibrated_probability(text, text, float8) IS
-    'Monotone (isotonic over the bins) estimate of the chance of a positive outcome at raw confidence, shrunk toward raw where bins are thin';
+    'Estimated chance of a positive outcome at raw confidence, from the bins in O(bins): the least-squares line shrunk toward raw by how far it stands out of noise, plus the bins'' residuals shrunk by empirical Bayes, made monotone by pool-adjacent-violators; beyond the outermost bin means it follows the line''s slope; raw when there is no data';

@@ -353,20 +353,20 @@ CREATE FUNCTION learning.executive_summary(tenant_id text, days integer DEFAULT 
 COMMENT ON FUNCTION learning.executive_summary(text, integer) IS
     'Executive summary of the last days: ROI (time saved, cost per interaction), agent effectiveness, engagement trend, strategic insights';
 
-CREATE FUNCTION learning.coaching_patterns(tenant_id text, days integer DEFAULT 90)
+CREATE FUNCTION learning.coaching_patterns(tenant_id text, days integer DEFAULT 90, alpha float8 DEFAULT 0.05)
     RETURNS jsonb LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'learning_coaching_patterns';
-COMMENT ON FUNCTION learning.coaching_patterns(text, integer) IS
-    'Coaching patterns of the last days (action_effectiveness, stage_insight, escalation_pattern) with two-proportion p-values, by confidence descending';
+COMMENT ON FUNCTION learning.coaching_patterns(text, integer, float8) IS
+    'Coaching patterns of the last days (action_effectiveness, stage_insight, escalation_pattern), each with the p-value of Fisher''s exact test against the rest and its Benjamini-Hochberg q-value; only q_value <= alpha (alpha 1: every candidate), by confidence descending';
 
 CREATE FUNCTION learning.top_performing_actions(tenant_id text, days integer DEFAULT 90, top_k integer DEFAULT 5)
     RETURNS jsonb LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'learning_top_performing_actions';
 COMMENT ON FUNCTION learning.top_performing_actions(text, integer, integer) IS
     'The top_k action types (at least 5 resolved outcomes) by success rate over the last days';
 
-CREATE FUNCTION learning.improvement_areas(tenant_id text, days integer DEFAULT 90)
+CREATE FUNCTION learning.improvement_areas(tenant_id text, days integer DEFAULT 90, alpha float8 DEFAULT 0.05)
     RETURNS jsonb LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'learning_improvement_areas';
-COMMENT ON FUNCTION learning.improvement_areas(text, integer) IS
-    'Action types with a success rate below 0.4 and feedback target types averaging below 0 (at least 5 samples each) over the last days';
+COMMENT ON FUNCTION learning.improvement_areas(text, integer, float8) IS
+    'Action types with a success rate below 0.4 (exact binomial test) and feedback target types averaging below 0 (exact sign test), at least 5 samples each, over the last days; only Benjamini-Hochberg q_value <= alpha (alpha 1: every candidate)';
 
 CREATE FUNCTION learning.trend_direction(daily_values float8[]) RETURNS text
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_trend_direction';

@@ -338,7 +338,7 @@ CREATE FUNCTION learning_api.calibration_curve(action_type text, min_samples int
     RETURN learning.calibration_curve((learning.api_context(ARRAY['rep', 'manager', 'executive', 'service'])).tenant_id, action_type, min_samples);
 COMMENT ON FUNCTION learning_api.calibration_curve(text, integer) IS
 $$Calibration curve of an action type (all roles)
-GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.$$;
+GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, reliability_with_spread, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.$$;
 
 CREATE FUNCTION learning_api.rep_dashboard(days integer DEFAULT 30, rep_id text DEFAULT NULL)
     RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -382,12 +382,12 @@ COMMENT ON FUNCTION learning_api.executive_summary(integer) IS
 $$Executive summary (executive)
 GET /rpc/executive_summary?days=30 -> {role, period_days, generated_at, roi_metrics, agent_effectiveness, engagement_trends, strategic_insights}. 403 for other roles; days 1-365, else 400.$$;
 
-CREATE FUNCTION learning_api.coaching_patterns(days integer DEFAULT 90)
+CREATE FUNCTION learning_api.coaching_patterns(days integer DEFAULT 90, alpha float8 DEFAULT 0.05)
     RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    RETURN learning.coaching_patterns((learning.api_context(ARRAY['manager', 'executive'])).tenant_id, days);
-COMMENT ON FUNCTION learning_api.coaching_patterns(integer) IS
+    RETURN learning.coaching_patterns((learning.api_context(ARRAY['manager', 'executive'])).tenant_id, days, alpha);
+COMMENT ON FUNCTION learning_api.coaching_patterns(integer, float8) IS
 $$Coaching patterns (manager, executive)
-GET /rpc/coaching_patterns?days=90 -> [{pattern_type, description, recommendation, confidence, sample_size, p_value, supporting_data}] by confidence, highest first. 403 for other roles; days 1-365, else 400.$$;
+GET /rpc/coaching_patterns?days=90[&alpha=0.05] -> [{pattern_type, description, recommendation, confidence, sample_size, p_value, q_value, supporting_data}] by confidence, highest first; only patterns with Benjamini-Hochberg q_value <= alpha (alpha=1: every candidate). 403 for other roles; days 1-365 and alpha in (0, 1], else 400.$$;
 
 CREATE FUNCTION learning_api.events_since(after_id bigint DEFAULT 0, max integer DEFAULT 1000)
     RETURNS SETOF learning.events ROWS 100
@@ -434,7 +434,7 @@ GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text, integer),
                           learning_api.events_since(bigint, integer)
     TO learning_rep, learning_manager, learning_executive, learning_service;
 GRANT EXECUTE ON FUNCTION learning_api.manager_dashboard(integer),
-                          learning_api.coaching_patterns(integer)
+                          learning_api.coaching_patterns(integer, float8)
     TO learning_manager, learning_executive;
 GRANT EXECUTE ON FUNCTION learning_api.executive_summary(integer) TO learning_executive;
 
@@ -449,7 +449,7 @@ ALTER FUNCTION learning_api.calibration_curve(text, integer) OWNER TO learning_d
 ALTER FUNCTION learning_api.rep_dashboard(integer, text) OWNER TO learning_definer;
 ALTER FUNCTION learning_api.manager_dashboard(integer) OWNER TO learning_definer;
 ALTER FUNCTION learning_api.executive_summary(integer) OWNER TO learning_definer;
-ALTER FUNCTION learning_api.coaching_patterns(integer) OWNER TO learning_definer;
+ALTER FUNCTION learning_api.coaching_patterns(integer, float8) OWNER TO learning_definer;
 ALTER FUNCTION learning_api.events_since(bigint, integer) OWNER TO learning_definer;
 
 ------------------------------------------------------------------------------

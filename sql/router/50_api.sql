@@ -78,7 +78,7 @@ CREATE FUNCTION learning.calibrated_probability(tenant_id text, action_type text
     CLUSTER learning_router.cluster_of(tenant_id);
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
-COMMENT ON FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision) IS 'Routed to the tenant''s shard: Monotone (isotonic over the bins) estimate of the chance of a positive outcome at raw confidence, shrunk toward raw where bins are thin';
+COMMENT ON FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision) IS 'Routed to the tenant''s shard: Estimated chance of a positive outcome at raw confidence, from the bins in O(bins): the least-squares line shrunk toward raw by how far it stands out of noise, plus the bins'' residuals shrunk by empirical Bayes, made monotone by pool-adjacent-violators; beyond the outermost bin means it follows the line''s slope; raw when there is no data';
 REVOKE ALL ON FUNCTION learning.calibrated_probability(tenant_id text, action_type text, raw double precision) FROM PUBLIC;
 
 CREATE FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer DEFAULT 10)
@@ -86,7 +86,7 @@ CREATE FUNCTION learning.calibration_curve(tenant_id text, action_type text, min
     CLUSTER learning_router.cluster_of(tenant_id);
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
-COMMENT ON FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer) IS 'Routed to the tenant''s shard: Reliability curve of an action type from its ten bins: Brier score and decomposition, ECE, MCE, Wilson 95 % intervals, is_calibrated';
+COMMENT ON FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer) IS 'Routed to the tenant''s shard: Reliability curve of an action type from its ten bins: Brier score and decomposition (Murphy''s reliability, never negative, and reliability_with_spread, for which brier = it - resolution + uncertainty), ECE, MCE, Wilson 95 % intervals, is_calibrated';
 REVOKE ALL ON FUNCTION learning.calibration_curve(tenant_id text, action_type text, min_samples integer) FROM PUBLIC;
 
 CREATE FUNCTION learning.check_and_adjust(tenant_id text, action_type text)
@@ -97,13 +97,13 @@ $$;
 COMMENT ON FUNCTION learning.check_and_adjust(tenant_id text, action_type text) IS 'Routed to the tenant''s shard: Moves the stored confidence_scale of a miscalibrated action type toward its target by at most 0.10 within [0.5, 1.5], records and announces it; NULL when nothing to adjust';
 REVOKE ALL ON FUNCTION learning.check_and_adjust(tenant_id text, action_type text) FROM PUBLIC;
 
-CREATE FUNCTION learning.coaching_patterns(tenant_id text, days integer DEFAULT 90)
+CREATE FUNCTION learning.coaching_patterns(tenant_id text, days integer DEFAULT 90, alpha double precision DEFAULT 0.05)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
-COMMENT ON FUNCTION learning.coaching_patterns(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Coaching patterns of the last days (action_effectiveness, stage_insight, escalation_pattern) with two-proportion p-values, by confidence descending';
-REVOKE ALL ON FUNCTION learning.coaching_patterns(tenant_id text, days integer) FROM PUBLIC;
+COMMENT ON FUNCTION learning.coaching_patterns(tenant_id text, days integer, alpha double precision) IS 'Routed to the tenant''s shard: Coaching patterns of the last days (action_effectiveness, stage_insight, escalation_pattern), each with the p-value of Fisher''s exact test against the rest and its Benjamini-Hochberg q-value; only q_value <= alpha (alpha 1: every candidate), by confidence descending';
+REVOKE ALL ON FUNCTION learning.coaching_patterns(tenant_id text, days integer, alpha double precision) FROM PUBLIC;
 
 CREATE FUNCTION learning_router.create_webhook__one(url text, events text[] DEFAULT NULL::text[], tenant_id text DEFAULT NULL::text, secret text DEFAULT NULL::text)
     RETURNS bigint LANGUAGE plproxy VOLATILE AS $$
@@ -181,13 +181,13 @@ $$;
 COMMENT ON FUNCTION learning.feedback_summary(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Feedback of the last days: count, average rating per source, normalised score in [0,1] (inline (r+1)/2, dashboard (r-1)/4), distribution, breakdowns and daily counts (tenant time zone)';
 REVOKE ALL ON FUNCTION learning.feedback_summary(tenant_id text, days integer) FROM PUBLIC;
 
-CREATE FUNCTION learning.improvement_areas(tenant_id text, days integer DEFAULT 90)
+CREATE FUNCTION learning.improvement_areas(tenant_id text, days integer DEFAULT 90, alpha double precision DEFAULT 0.05)
     RETURNS jsonb LANGUAGE plproxy VOLATILE AS $$
     CLUSTER learning_router.cluster_of(tenant_id);
     RUN ON pg_catalog.hashtext(tenant_id);
 $$;
-COMMENT ON FUNCTION learning.improvement_areas(tenant_id text, days integer) IS 'Routed to the tenant''s shard: Action types with a success rate below 0.4 and feedback target types averaging below 0 (at least 5 samples each) over the last days';
-REVOKE ALL ON FUNCTION learning.improvement_areas(tenant_id text, days integer) FROM PUBLIC;
+COMMENT ON FUNCTION learning.improvement_areas(tenant_id text, days integer, alpha double precision) IS 'Routed to the tenant''s shard: Action types with a success rate below 0.4 (exact binomial test) and feedback target types averaging below 0 (exact sign test), at least 5 samples each, over the last days; only Benjamini-Hochberg q_value <= alpha (alpha 1: every candidate)';
+REVOKE ALL ON FUNCTION learning.improvement_areas(tenant_id text, days integer, alpha double precision) FROM PUBLIC;
 
 CREATE FUNCTION learning.ingest_signal(tenant_id text, conversation_state_id text, signal_type text, occurred_at timestamp with time zone DEFAULT now(), detail jsonb DEFAULT '{}'::jsonb, external_id text DEFAULT NULL::text)
     RETURNS uuid LANGUAGE plproxy VOLATILE AS $$
@@ -662,25 +662,25 @@ CREATE OR REPLACE FUNCTION learning_api.calibration_curve(action_type text, min_
 RETURN learning.calibration_curve((learning.api_context(ARRAY['rep'::text, 'manager'::text, 'executive'::text, 'service'::text])).tenant_id, action_type, min_samples);
 ALTER FUNCTION learning_api.calibration_curve(text,integer) OWNER TO learning_definer;
 COMMENT ON FUNCTION learning_api.calibration_curve(text,integer) IS 'Calibration curve of an action type (all roles)
-GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.';
+GET /rpc/calibration_curve?action_type=send_email[&min_samples=10] -> {action_type, sample_count, brier_score, reliability, reliability_with_spread, resolution, uncertainty, ece, mce, is_calibrated, bins[10], midpoints, actual_rates, counts}.';
 REVOKE ALL ON FUNCTION learning_api.calibration_curve(text,integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_executive;
 GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_manager;
 GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_rep;
 GRANT EXECUTE ON FUNCTION learning_api.calibration_curve(text,integer) TO learning_service;
 
-CREATE OR REPLACE FUNCTION learning_api.coaching_patterns(days integer DEFAULT 90)
+CREATE OR REPLACE FUNCTION learning_api.coaching_patterns(days integer DEFAULT 90, alpha double precision DEFAULT 0.05)
  RETURNS jsonb
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
-RETURN learning.coaching_patterns((learning.api_context(ARRAY['manager'::text, 'executive'::text])).tenant_id, days);
-ALTER FUNCTION learning_api.coaching_patterns(integer) OWNER TO learning_definer;
-COMMENT ON FUNCTION learning_api.coaching_patterns(integer) IS 'Coaching patterns (manager, executive)
-GET /rpc/coaching_patterns?days=90 -> [{pattern_type, description, recommendation, confidence, sample_size, p_value, supporting_data}] by confidence, highest first. 403 for other roles; days 1-365, else 400.';
-REVOKE ALL ON FUNCTION learning_api.coaching_patterns(integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer) TO learning_executive;
-GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer) TO learning_manager;
+RETURN learning.coaching_patterns((learning.api_context(ARRAY['manager'::text, 'executive'::text])).tenant_id, days, alpha);
+ALTER FUNCTION learning_api.coaching_patterns(integer,double precision) OWNER TO learning_definer;
+COMMENT ON FUNCTION learning_api.coaching_patterns(integer,double precision) IS 'Coaching patterns (manager, executive)
+GET /rpc/coaching_patterns?days=90[&alpha=0.05] -> [{pattern_type, description, recommendation, confidence, sample_size, p_value, q_value, supporting_data}] by confidence, highest first; only patterns with Benjamini-Hochberg q_value <= alpha (alpha=1: every candidate). 403 for other roles; days 1-365 and alpha in (0, 1], else 400.';
+REVOKE ALL ON FUNCTION learning_api.coaching_patterns(integer,double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer,double precision) TO learning_executive;
+GRANT EXECUTE ON FUNCTION learning_api.coaching_patterns(integer,double precision) TO learning_manager;
 
 CREATE OR REPLACE FUNCTION learning_api.dashboard_page(days integer DEFAULT 30)
  RETURNS learning_api."text/html"
@@ -974,8 +974,8 @@ GRANT EXECUTE ON FUNCTION learning.calibrated_probability(text,text,double preci
 GRANT EXECUTE ON FUNCTION learning.calibration_curve(text,text,integer) TO learning_app;
 GRANT EXECUTE ON FUNCTION learning.calibration_curve(text,text,integer) TO learning_definer;
 GRANT EXECUTE ON FUNCTION learning.check_and_adjust(text,text) TO learning_app;
-GRANT EXECUTE ON FUNCTION learning.coaching_patterns(text,integer) TO learning_app;
-GRANT EXECUTE ON FUNCTION learning.coaching_patterns(text,integer) TO learning_definer;
+GRANT EXECUTE ON FUNCTION learning.coaching_patterns(text,integer,double precision) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.coaching_patterns(text,integer,double precision) TO learning_definer;
 GRANT EXECUTE ON FUNCTION learning.dashboard_page(text,integer,text) TO learning_app;
 GRANT EXECUTE ON FUNCTION learning.dashboard_page(text,integer,text) TO learning_definer;
 GRANT EXECUTE ON FUNCTION learning.events_since(text,bigint,integer) TO learning_app;
@@ -985,7 +985,7 @@ GRANT EXECUTE ON FUNCTION learning.executive_summary(text,integer) TO learning_d
 GRANT EXECUTE ON FUNCTION learning.feedback_for_conversation(text,text) TO learning_app;
 GRANT EXECUTE ON FUNCTION learning.feedback_rate(text,text) TO learning_app;
 GRANT EXECUTE ON FUNCTION learning.feedback_summary(text,integer) TO learning_app;
-GRANT EXECUTE ON FUNCTION learning.improvement_areas(text,integer) TO learning_app;
+GRANT EXECUTE ON FUNCTION learning.improvement_areas(text,integer,double precision) TO learning_app;
 GRANT EXECUTE ON FUNCTION learning.ingest_signal(text,text,text,timestamp with time zone,jsonb,text) TO learning_app;
 GRANT EXECUTE ON FUNCTION learning.ingest_signal(text,text,text,timestamp with time zone,jsonb,text) TO learning_definer;
 GRANT EXECUTE ON FUNCTION learning.manager_dashboard(text,integer) TO learning_app;
