@@ -123,7 +123,10 @@ SELECT 'brier ' || t.tenant_id || ' ' || t.action_type,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM (SELECT DISTINCT tenant_id, action_type FROM learning.outcome_records) t
 ORDER BY 1"
-DASH="SELECT t, learning.manager_dashboard(t, 30) - 'generated_at', learning.executive_summary(t, 30) - 'generated_at',
+# (coaching is left out: 0.2.0 reports a pattern only when its q-value passes,
+# so the coaching sections of 0.1.0 legitimately change with the update)
+DASH="SELECT t, learning.manager_dashboard(t, 30) - 'generated_at' - 'coaching_opportunities',
+             learning.executive_summary(t, 30) - 'generated_at' - 'strategic_insights',
              learning.rep_dashboard(t, 'rep-1', 30) - 'generated_at', learning.feedback_summary(t, 30)
         FROM unnest(ARRAY['acme', 'globex']) t ORDER BY t"
 q $PORT app "$SNAP" >"$W/before_010.txt" && q $PORT app "$DASH" >"$W/dash_before.txt"
@@ -167,7 +170,7 @@ diff "$W/before.txt" "$W/after.txt" >"$W/snap.diff"
 tap_ok $? "counts, statuses, Brier scores, curves and scales are the same after the update" || head -20 "$W/snap.diff"
 q $PORT app "$DASH" >"$W/dash_after.txt"
 diff -q "$W/dash_before.txt" "$W/dash_after.txt" >/dev/null
-tap_ok $? "the dashboards and feedback summaries are the same after the update"
+tap_ok $? "the dashboards (but coaching) and feedback summaries are the same after the update"
 q $PORT app "SELECT tenant_id, webhook_id, event_id FROM learning.relay_queue ORDER BY 1, 2, 3" >"$W/queue_after.txt"
 diff -q "$W/queue_before.txt" "$W/queue_after.txt" >/dev/null
 tap_ok $? "the relay queue is untouched by the update"
