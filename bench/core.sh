@@ -5,7 +5,10 @@
 #      brier_score(tenant, type), calibration_curve) at 10 thousand and at
 #      1 million outcomes: in-server microseconds per call;
 #   2. record + resolve, one call at a time, next to a plain INSERT + UPDATE by
-#      primary key into a table with the same columns and indexes;
+#      primary key into a table with the same columns and indexes; realistic
+#      keys: every outcome its own conversation, nine reps; also in-server,
+#      5000 pairs in one statement, next to the same INSERT + UPDATE in
+#      PL/pgSQL; and a bulk import (COPY) next to a plain COPY;
 #   3. eight clients recording and resolving on ONE action type next to eight
 #      clients on eight different action types.
 # Usage: bash bench/core.sh [seconds-per-pgbench-run]   (default 20)
@@ -70,14 +73,18 @@ $PSQL -d bench -c "SELECT tenant_id, count(*) AS bin_rows, sum(n) AS outcomes FR
 echo
 
 # 2. record + resolve against plain INSERT + UPDATE
-$PSQL -d bench -c "CREATE TABLE plain_outcomes (LIKE learning.outcome_records INCLUDING ALL)"
+# the plain table: the same columns, defaults and indexes (not the extension's check or triggers)
+$PSQL -d bench -c "CREATE TABLE plain_outcomes (LIKE learning.outcome_records INCLUDING DEFAULTS INCLUDING INDEXES)"
+# keys as agents produce them: each outcome its own conversation, nine reps
 cat >"$TEST_ROOT/ours.sql" <<'SQL'
-SELECT learning.record_outcome('tput', 'conv-' || :client_id, 'send_email', random(), 'email_engagement') AS id \gset
+\set n random(1, 2000000000)
+SELECT learning.record_outcome('tput', 'conv-' || :n, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (:n % 9)) AS id \gset
 SELECT status FROM learning.resolve_outcome('tput', :id, 'positive');
 SQL
 cat >"$TEST_ROOT/plain.sql" <<'SQL'
-INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at)
-VALUES ('tput', 'conv-' || :client_id, 'send_email', random(), 'email_engagement', now() + interval '24 hours') RETURNING id \gset
+\set n random(1, 2000000000)
+INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at, rep_id)
+VALUES ('tput', 'conv-' || :n, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (:n % 9)) RETURNING id \gset
 UPDATE plain_outcomes SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
  WHERE tenant_id = 'tput' AND id = :id AND status = 'pending';
 SQL
@@ -95,15 +102,60 @@ echo "| learning.record_outcome + learning.resolve_outcome | $ours |"
 echo "| plain INSERT + UPDATE by primary key, same columns and indexes | $plain |"
 echo "| ratio | $(awk "BEGIN {printf \"%.2f\", $ours / $plain}") |"
 echo
+echo "Keys: tenant tput, a new conversation per outcome, rep-0 … rep-8, synchronous_commit = $SYNC_COMMIT."
+echo
+
+# in-server: 5000 record + resolve pairs in one statement, next to the same in PL/pgSQL on the plain table
+inserver() {  # $1 = the loop body for row i (PL/pgSQL), prints microseconds per pair
+    $PSQL -d bench -c "
+      DO \$\$
+      DECLARE t0 timestamptz; id uuid;
+      BEGIN
+        t0 := clock_timestamp();
+        FOR i IN 1..5000 LOOP $1 END LOOP;
+        RAISE NOTICE '%', round((extract(epoch FROM clock_timestamp() - t0) * 1e6 / 5000)::numeric, 1);
+      END \$\$" 2>&1 | sed -n 's/.*NOTICE:  //p'
+}
+for run in 1 2; do
+    ours_in=$(inserver "id := learning.record_outcome('inserver', 'c-$run-' || i, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (i % 9));
+                        PERFORM learning.resolve_outcome('inserver', id, 'positive');")
+    plain_in=$(inserver "INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at, rep_id)
+                         VALUES ('inserver', 'c-$run-' || i, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (i % 9)) RETURNING plain_outcomes.id INTO id;
+                         UPDATE plain_outcomes SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
+                          WHERE tenant_id = 'inserver' AND plain_outcomes.id = id AND status = 'pending';")
+    echo "In-server, 5000 pairs in one statement (run $run): learning $ours_in µs a pair, plain $plain_in µs a pair, ratio $(awk "BEGIN {printf \"%.2f\", $plain_in / $ours_in}")"
+done
+echo
+
+# bulk import: COPY of historical outcomes (resolved and pending), next to a plain COPY
+BULK=${BULK:-1000000}
+$PSQL -d bench -c "COPY (SELECT 'bulk-' || (i % 50), 'conv-' || i, 'rep-' || (i % 9), (ARRAY['send_email','qualify','book_meeting','escalate'])[1 + i % 4],
+                              (i % 100) / 100.0, 'email_engagement',
+                              CASE WHEN i % 3 = 0 THEN 'pending' WHEN i % 3 = 1 THEN 'positive' ELSE 'negative' END,
+                              now() - (i % 365) * interval '1 day' + interval '1 day', now() - (i % 365) * interval '1 day'
+                         FROM generate_series(1, $BULK) i) TO '$TEST_ROOT/bulk.csv' (FORMAT csv)" >/dev/null
+COLS="tenant_id, conversation_state_id, rep_id, action_type, predicted_confidence, outcome_type, status, window_expires_at, created_at"
+t0=$(date +%s%3N)
+$PSQL -d bench -c "COPY learning.outcome_records ($COLS) FROM '$TEST_ROOT/bulk.csv' (FORMAT csv)" >/dev/null
+t1=$(date +%s%3N)
+$PSQL -d bench -c "COPY plain_outcomes ($COLS) FROM '$TEST_ROOT/bulk.csv' (FORMAT csv)" >/dev/null
+t2=$(date +%s%3N)
+echo "Bulk import of $BULK historical outcomes (50 tenants, a conversation each, 9 reps, 4 action types, a year of days, two thirds resolved), one COPY each:"
+echo "learning.outcome_records $(( t1 - t0 )) ms, plain table $(( t2 - t1 )) ms, ratio $(awk "BEGIN {printf \"%.2f\", ($t2 - $t1) / ($t1 - $t0)}");"
+echo "events written by the import: $($PSQL -d bench -c "SELECT count(*) FROM learning.events WHERE tenant_id LIKE 'bulk-%'"),"
+echo "bins equal the rows: $($PSQL -d bench -c "SELECT (SELECT sum(n) FROM learning.calibration_bins WHERE tenant_id LIKE 'bulk-%') = (SELECT count(*) FROM learning.outcome_records WHERE tenant_id LIKE 'bulk-%' AND status <> 'pending')")"
+echo
 
 # where the difference goes: one record_outcome per transaction, with and
 # without the extension's triggers (bins, rollups, outbox), next to the plain INSERT
 cat >"$TEST_ROOT/record.sql" <<'SQL'
-SELECT learning.record_outcome('split', 'conv-' || :client_id, 'send_email', random(), 'email_engagement');
+\set n random(1, 2000000000)
+SELECT learning.record_outcome('split', 'conv-' || :n, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (:n % 9));
 SQL
 cat >"$TEST_ROOT/insert.sql" <<'SQL'
+\set n random(1, 2000000000)
 INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at)
-VALUES ('split', 'conv-' || :client_id, 'send_email', random(), 'email_engagement', now() + interval '24 hours');
+VALUES ('split', 'conv-' || :n, 'send_email', random(), 'email_engagement', now() + interval '24 hours');
 SQL
 latency() {  # $1 = script: average latency in microseconds
     "$PGBIN/pgbench" -h "$TEST_ROOT" -p $PORT -U postgres -n -M prepared -c 1 -j 1 -T "$SECS" -f "$1" bench 2>&1 \
@@ -125,11 +177,13 @@ echo
 
 # 3. eight writers on one action type vs eight on eight types
 cat >"$TEST_ROOT/same.sql" <<'SQL'
-SELECT learning.record_outcome('conc', 'conv-' || :client_id, 'same_type', random(), 'email_engagement') AS id \gset
+\set n random(1, 2000000000)
+SELECT learning.record_outcome('conc', 'conv-' || :n, 'same_type', random(), 'email_engagement', rep_id => 'rep-' || (:n % 9)) AS id \gset
 SELECT status FROM learning.resolve_outcome('conc', :id, 'positive');
 SQL
 cat >"$TEST_ROOT/spread.sql" <<'SQL'
-SELECT learning.record_outcome('conc', 'conv-' || :client_id, 'type_' || :client_id, random(), 'email_engagement') AS id \gset
+\set n random(1, 2000000000)
+SELECT learning.record_outcome('conc', 'conv-' || :n, 'type_' || :client_id, random(), 'email_engagement', rep_id => 'rep-' || (:n % 9)) AS id \gset
 SELECT status FROM learning.resolve_outcome('conc', :id, 'positive');
 SQL
 spread=$(tps "$TEST_ROOT/spread.sql" 8)

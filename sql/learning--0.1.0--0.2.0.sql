@@ -1575,6 +1575,15 @@ COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
 -- Housekeeping.
 -- ======================================================================
 
+-- One owner per rule: the days of a period are checked by src/validate.c,
+-- for SQL and for the dashboards in C alike.
+-- check_days raises 22003 unless days is 1..365 (the rule of src/validate.c,
+-- which the dashboards in C apply too).
+CREATE OR REPLACE FUNCTION learning.check_days(days integer) RETURNS integer
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_days_sql';
+COMMENT ON FUNCTION learning.check_days(integer) IS 'Returns days, or raises 22003 unless it is between 1 and 365';
+
+
 -- Comments inside function bodies that named outside documents.
 CREATE OR REPLACE FUNCTION learning.submit_feedback(
     tenant_id text,

@@ -56,8 +56,6 @@
 #define IMPROVE_LOW_RATE		0.4
 #define ESCALATION_GOOD_RATE	0.5
 #define TREND_BAND				0.1
-#define DIRECTION_GAP			0.15
-#define DIRECTION_MIN_SAMPLES	10
 #define ESCALATION_HISTORY_MAX	50
 #define DEFAULT_MINUTES_SAVED	5.0
 /* False discovery rate of the dashboards' coaching sections (coaching_patterns' default). */
@@ -180,12 +178,12 @@ static const char *const query_text[NQUERIES] = {
 	"  FROM learning.feedback_rollups "
 	" WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND ($4::text IS NULL OR reviewer_id = $4) "
 	" GROUP BY day, target_type, source, rating ORDER BY day, target_type, source, rating",
-	/* Q_CALIBRATION: the curve of every action type with bins; g over bins with >= 10 samples */
+	/* Q_CALIBRATION: the curve of every action type with bins; g over bins with enough samples */
 	"SELECT a.action_type, (c->>'brier_score')::float8, (c->>'sample_count')::float8, "
 	"       (c->>'is_calibrated')::boolean, "
 	"       (SELECT sum((b->>'count')::float8 * ((b->>'mean_predicted')::float8 - (b->>'actual_rate')::float8)) "
 	"               / nullif(sum((b->>'count')::float8), 0) "
-	"          FROM pg_catalog.jsonb_array_elements(c->'bins') b WHERE (b->>'count')::float8 >= 10) "
+	"          FROM pg_catalog.jsonb_array_elements(c->'bins') b WHERE (b->>'count')::float8 >= " CppAsString2(LEARNING_ADJUST_MIN_SAMPLES) ") "
 	"  FROM (SELECT DISTINCT action_type FROM learning.calibration_bins WHERE tenant_id = $1) a "
 	" CROSS JOIN LATERAL learning.calibration_curve($1, a.action_type) c "
 	" WHERE (c->>'sample_count')::float8 > 0 ORDER BY 1",
@@ -388,16 +386,12 @@ static void
 period_args(FunctionCallInfo fcinfo, int days_arg, Period *p)
 {
 	memset(p, 0, sizeof(Period));
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant_id must not be null")));
+	learning_require_arg(fcinfo, 0, "tenant_id");
 	p->tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	learning_check_tenant_id(p->tenant_id);
-	if (PG_ARGISNULL(days_arg))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("days must not be null")));
+	learning_require_arg(fcinfo, days_arg, "days");
 	p->days = PG_GETARG_INT32(days_arg);
-	if (p->days < 1 || p->days > 365)
-		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						errmsg("days must be between 1 and 365, got %d", p->days)));
+	learning_check_days(p->days);
 }
 
 /*
@@ -594,7 +588,7 @@ load_calibration(Period *p, CalibrationRow **rows)
 		r->n = col_float(i, 3);
 		r->is_calibrated = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull));
 		g = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5, &isnull);
-		if (isnull || fabs(DatumGetFloat8(g)) <= DIRECTION_GAP)
+		if (isnull || fabs(DatumGetFloat8(g)) <= LEARNING_ADJUST_GAP)
 			r->direction = "calibrated";
 		else
 			r->direction = DatumGetFloat8(g) > 0 ? "overconfident" : "underconfident";
@@ -977,9 +971,7 @@ learning_rep_dashboard(PG_FUNCTION_ARGS)
 		if (p.rep_id[0] == '\0')
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("rep_id must not be empty"),
 							errhint("Pass NULL for the whole tenant.")));
-		if (pg_mbstrlen(p.rep_id) > 200)
-			ereport(ERROR, (errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-							errmsg("rep_id must be at most 200 characters, got %d", pg_mbstrlen(p.rep_id))));
+		learning_check_id_text(fcinfo, 1, "rep_id");
 	}
 	period_open(&p);
 	if (p.rep_id != NULL)

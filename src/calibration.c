@@ -52,8 +52,6 @@
 #include "learning.h"
 
 /* Thresholds of SPEC section 3 (Calibration). */
-#define ADJUST_MIN_SAMPLES		10
-#define ADJUST_GAP_THRESHOLD	0.15
 #define ADJUST_MAX_STEP			0.10
 #define SCALE_MIN				0.5
 #define SCALE_MAX				1.5
@@ -435,12 +433,8 @@ brier_of(const BinSums *t)
 static void
 check_tenant_and_type(FunctionCallInfo fcinfo)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("tenant_id must not be null")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("action_type must not be null")));
+	learning_require_arg(fcinfo, 0, "tenant_id");
+	learning_require_arg(fcinfo, 1, "action_type");
 	learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	learning_check_action_type(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 }
@@ -711,7 +705,7 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 	{
 		double		mp, rate;
 
-		if (bins[i].n < ADJUST_MIN_SAMPLES)
+		if (bins[i].n < LEARNING_ADJUST_MIN_SAMPLES)
 			continue;
 		mp = bins[i].sum_p / bins[i].n;
 		rate = bins[i].sum_o / bins[i].n;
@@ -724,7 +718,7 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 	if (qualifying == 0)
 		PG_RETURN_NULL();		/* cold start */
 	g = gap_sum / n;
-	if (fabs(g) <= ADJUST_GAP_THRESHOLD)
+	if (fabs(g) <= LEARNING_ADJUST_GAP)
 		PG_RETURN_NULL();		/* calibrated */
 
 	target = mean_sum > 0 ? rate_sum / mean_sum : SCALE_MAX;
@@ -772,8 +766,8 @@ learning_check_and_adjust(PG_FUNCTION_ARGS)
 
 	initStringInfo(&reason);
 	appendStringInfo(&reason,
-					 "Average gap of %.3f across %d bins (%.0f samples) exceeds threshold of 0.15. Agent is %s.",
-					 g, qualifying, n, g > 0 ? "overconfident" : "underconfident");
+					 "Average gap of %.3f across %d bins (%.0f samples) exceeds threshold of %.2f. Agent is %s.",
+					 g, qualifying, n, LEARNING_ADJUST_GAP, g > 0 ? "overconfident" : "underconfident");
 
 	values[2] = Float8GetDatum(old_scale);
 	values[3] = Float8GetDatum(new_scale);

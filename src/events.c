@@ -746,10 +746,8 @@ learning_emit_event(PG_FUNCTION_ARGS)
 {
 	char	   *payload = "{}";
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant_id must not be null")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("event_type must not be null")));
+	learning_require_arg(fcinfo, 0, "tenant_id");
+	learning_require_arg(fcinfo, 1, "event_type");
 	if (!PG_ARGISNULL(2))
 	{
 		Jsonb	   *jb = PG_GETARG_JSONB_P(2);

@@ -27,6 +27,14 @@
 #define LEARNING_ACTION_MAXLEN		50
 #define LEARNING_NBINS				10
 
+/*
+ * The calibration check (calibration.c) and the dashboards' summary of it
+ * (analytics.c): bins with at least this many samples count, and a mean gap
+ * beyond this is miscalibration.
+ */
+#define LEARNING_ADJUST_MIN_SAMPLES	10
+#define LEARNING_ADJUST_GAP			0.15
+
 /* GUCs (learning.c). */
 extern bool learning_enabled;
 extern bool learning_notify_metrics;
@@ -93,6 +101,8 @@ extern void learning_register_launcher(void);
 extern void learning_check_tenant_id(const char *tenant_id);
 extern void learning_check_action_type(const char *action_type);
 extern void learning_check_confidence(const char *field, double p);
+extern void learning_require_arg(FunctionCallInfo fcinfo, int argno, const char *field);
+extern void learning_check_days(int days);
 extern void learning_check_id_text(FunctionCallInfo fcinfo, int argno, const char *field);
 extern void learning_check_time(const char *field, FunctionCallInfo fcinfo, int argno);
 extern void learning_check_json_object(const char *field, FunctionCallInfo fcinfo, int argno);

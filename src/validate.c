@@ -39,6 +39,10 @@ PG_FUNCTION_INFO_V1(learning_check_window_sql);
 PG_FUNCTION_INFO_V1(learning_check_finite_time_sql);
 PG_FUNCTION_INFO_V1(learning_check_json_object_sql);
 PG_FUNCTION_INFO_V1(learning_check_outcome_row_sql);
+PG_FUNCTION_INFO_V1(learning_check_days_sql);
+
+/* The longest period of a dashboard or of coaching, in days. */
+#define LEARNING_DAYS_MAX			365
 
 /* Largest metadata or signal detail: what the jobs add to it (deal stages) always fits. */
 #define LEARNING_JSON_MAX_BYTES		65536
@@ -125,10 +129,11 @@ learning_check_confidence(const char *field, double p)
 }
 
 /*
- * reject_null raises 22004 naming the field when a required argument is NULL.
+ * learning_require_arg raises 22004 naming the field when a required
+ * argument is NULL.
  */
-static void
-reject_null(FunctionCallInfo fcinfo, int argno, const char *field)
+void
+learning_require_arg(FunctionCallInfo fcinfo, int argno, const char *field)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -161,7 +166,7 @@ learning_check_id_text(FunctionCallInfo fcinfo, int argno, const char *field)
 	text	   *value;
 	int			len;
 
-	reject_null(fcinfo, argno, field);
+	learning_require_arg(fcinfo, argno, field);
 	value = PG_GETARG_TEXT_PP(argno);
 	len = pg_mbstrlen_with_len(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
 	if (len == 0)
@@ -178,7 +183,7 @@ learning_check_id_text(FunctionCallInfo fcinfo, int argno, const char *field)
 Datum
 learning_check_tenant_id_sql(PG_FUNCTION_ARGS)
 {
-	reject_null(fcinfo, 0, "tenant_id");
+	learning_require_arg(fcinfo, 0, "tenant_id");
 	learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
@@ -187,7 +192,7 @@ learning_check_tenant_id_sql(PG_FUNCTION_ARGS)
 Datum
 learning_check_action_type_sql(PG_FUNCTION_ARGS)
 {
-	reject_null(fcinfo, 0, "action_type");
+	learning_require_arg(fcinfo, 0, "action_type");
 	learning_check_action_type(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
@@ -199,7 +204,7 @@ learning_check_confidence_sql(PG_FUNCTION_ARGS)
 	char	   *field = PG_ARGISNULL(0) ? "predicted_confidence" :
 		text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	reject_null(fcinfo, 1, field);
+	learning_require_arg(fcinfo, 1, field);
 	learning_check_confidence(field, PG_GETARG_FLOAT8(1));
 	PG_RETURN_FLOAT8(PG_GETARG_FLOAT8(1));
 }
@@ -215,7 +220,7 @@ learning_check_range_sql(PG_FUNCTION_ARGS)
 	char	   *field = PG_ARGISNULL(0) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	double		v, lo, hi;
 
-	reject_null(fcinfo, 1, field);
+	learning_require_arg(fcinfo, 1, field);
 	v = PG_GETARG_FLOAT8(1);
 	lo = PG_ARGISNULL(2) ? -get_float8_infinity() : PG_GETARG_FLOAT8(2);
 	hi = PG_ARGISNULL(3) ? get_float8_infinity() : PG_GETARG_FLOAT8(3);
@@ -240,7 +245,7 @@ learning_check_window_sql(PG_FUNCTION_ARGS)
 	Interval   *w;
 	double		days;
 
-	reject_null(fcinfo, 1, field);
+	learning_require_arg(fcinfo, 1, field);
 	w = PG_GETARG_INTERVAL_P(1);
 	days = w->month * (double) DAYS_PER_MONTH + w->day + w->time / (double) USECS_PER_DAY;
 	if (w->month < 0 || w->day < 0 || w->time < 0 || days <= 0.0)
@@ -279,7 +284,7 @@ learning_check_time(const char *field, FunctionCallInfo fcinfo, int argno)
 	TimestampTz t;
 	static TimestampTz lo = 0, hi = 0;
 
-	reject_null(fcinfo, argno, field);
+	learning_require_arg(fcinfo, argno, field);
 	t = PG_GETARG_TIMESTAMPTZ(argno);
 	if (TIMESTAMP_NOT_FINITE(t))
 		ereport(ERROR,
@@ -461,4 +466,23 @@ learning_check_outcome_row_sql(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(10))
 		learning_check_time("created_at", fcinfo, 10);
 	PG_RETURN_BOOL(true);
+}
+
+/* learning_check_days raises 22003 unless days is 1 to LEARNING_DAYS_MAX. */
+void
+learning_check_days(int days)
+{
+	if (days < 1 || days > LEARNING_DAYS_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("days must be between 1 and %d, got %d", LEARNING_DAYS_MAX, days)));
+}
+
+/* SQL: learning.check_days(days integer) RETURNS integer -- 22004 when NULL. */
+Datum
+learning_check_days_sql(PG_FUNCTION_ARGS)
+{
+	learning_require_arg(fcinfo, 0, "days");
+	learning_check_days(PG_GETARG_INT32(0));
+	PG_RETURN_INT32(PG_GETARG_INT32(0));
 }

@@ -48,16 +48,6 @@ text_arg(FunctionCallInfo fcinfo, int i)
 	return PG_ARGISNULL(i) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(i));
 }
 
-/* require raises 22004 "<field> must not be null" when argument i is NULL. */
-static void
-require(FunctionCallInfo fcinfo, int i, const char *field)
-{
-	if (PG_ARGISNULL(i))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", field)));
-}
-
 /*
  * check_cost refuses a cost that is NaN, negative or over a billion: one
  * action costing more is an error, and would swamp the dashboards' sums.
@@ -128,14 +118,14 @@ learning_record_outcome(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		id;
 
-	require(fcinfo, 0, "tenant_id");
+	learning_require_arg(fcinfo, 0, "tenant_id");
 	learning_check_tenant_id(text_arg(fcinfo, 0));
 	learning_check_id_text(fcinfo, 1, "conversation_state_id");
-	require(fcinfo, 2, "action_type");
+	learning_require_arg(fcinfo, 2, "action_type");
 	learning_check_action_type(text_arg(fcinfo, 2));
-	require(fcinfo, 3, "predicted_confidence");
+	learning_require_arg(fcinfo, 3, "predicted_confidence");
 	learning_check_confidence("predicted_confidence", PG_GETARG_FLOAT8(3));
-	require(fcinfo, 4, "outcome_type");
+	learning_require_arg(fcinfo, 4, "outcome_type");
 	outcome_type = text_arg(fcinfo, 4);
 	learning_check_json_object("metadata", fcinfo, 7);
 	metadata = PG_GETARG_JSONB_P(7);
@@ -235,10 +225,10 @@ learning_resolve_outcome(PG_FUNCTION_ARGS)
 	int			ret;
 	Datum		row;
 
-	require(fcinfo, 0, "tenant_id");
+	learning_require_arg(fcinfo, 0, "tenant_id");
 	learning_check_tenant_id(text_arg(fcinfo, 0));
-	require(fcinfo, 1, "outcome_id");
-	require(fcinfo, 2, "status");
+	learning_require_arg(fcinfo, 1, "outcome_id");
+	learning_require_arg(fcinfo, 2, "status");
 	status = text_arg(fcinfo, 2);
 	check_resolution(fcinfo, status);
 

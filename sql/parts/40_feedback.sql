@@ -111,17 +111,10 @@ END $$;
 COMMENT ON FUNCTION learning.feedback_for_conversation(text, text) IS
     'Every feedback entry of a conversation, oldest first';
 
--- check_days raises 22003 unless days is 1..365.
+-- check_days raises 22003 unless days is 1..365 (the rule of src/validate.c,
+-- which the dashboards in C apply too).
 CREATE FUNCTION learning.check_days(days integer) RETURNS integer
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM learning.check_required('days', days IS NULL);
-    IF days NOT BETWEEN 1 AND 365 THEN
-        RAISE EXCEPTION 'days must be between 1 and 365, got %', days USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
-    RETURN days;
-END $$;
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'learning_check_days_sql';
 COMMENT ON FUNCTION learning.check_days(integer) IS 'Returns days, or raises 22003 unless it is between 1 and 365';
 
 -- The tenant's time zone (UTC unless set).
