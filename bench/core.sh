@@ -109,7 +109,7 @@ echo
 inserver() {  # $1 = the loop body for row i (PL/pgSQL), prints microseconds per pair
     $PSQL -d bench -c "
       DO \$\$
-      DECLARE t0 timestamptz; id uuid;
+      DECLARE t0 timestamptz; new_id uuid;
       BEGIN
         t0 := clock_timestamp();
         FOR i IN 1..5000 LOOP $1 END LOOP;
@@ -117,12 +117,12 @@ inserver() {  # $1 = the loop body for row i (PL/pgSQL), prints microseconds per
       END \$\$" 2>&1 | sed -n 's/.*NOTICE:  //p'
 }
 for run in 1 2; do
-    ours_in=$(inserver "id := learning.record_outcome('inserver', 'c-$run-' || i, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (i % 9));
-                        PERFORM learning.resolve_outcome('inserver', id, 'positive');")
+    ours_in=$(inserver "new_id := learning.record_outcome('inserver', 'c-$run-' || i, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (i % 9));
+                        PERFORM learning.resolve_outcome('inserver', new_id, 'positive');")
     plain_in=$(inserver "INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at, rep_id)
-                         VALUES ('inserver', 'c-$run-' || i, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (i % 9)) RETURNING plain_outcomes.id INTO id;
+                         VALUES ('inserver', 'c-$run-' || i, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (i % 9)) RETURNING plain_outcomes.id INTO new_id;
                          UPDATE plain_outcomes SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
-                          WHERE tenant_id = 'inserver' AND plain_outcomes.id = id AND status = 'pending';")
+                          WHERE tenant_id = 'inserver' AND plain_outcomes.id = new_id AND status = 'pending';")
     echo "In-server, 5000 pairs in one statement (run $run): learning $ours_in µs a pair, plain $plain_in µs a pair, ratio $(awk "BEGIN {printf \"%.2f\", $plain_in / $ours_in}")"
 done
 echo

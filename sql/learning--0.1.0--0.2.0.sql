@@ -1303,45 +1303,49 @@ CREATE FUNCTION learning.expire_overdue(after_tenant text, last_tenant text)
          WHERE o.status = 'pending' AND o.window_expires_at < pg_catalog.now()
            AND o.tenant_id > after_tenant AND o.tenant_id <= last_tenant
            FOR UPDATE OF o SKIP LOCKED
-    ), waiting AS (
-        -- an unapplied in-window signal: its job decides
-        SELECT v.tenant_id, v.id FROM overdue v
-         WHERE EXISTS (SELECT 1 FROM learning.signals s
-                        WHERE s.tenant_id = v.tenant_id
-                          AND s.conversation_state_id = v.conversation_state_id
-                          AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
-                          AND s.applied_at IS NULL
-                          AND learning.signal_outcome_type(s.signal_type) = v.outcome_type)
     ), decided AS (
-        SELECT DISTINCT ON (v.tenant_id, v.id) v.tenant_id, v.id, r.status, r.outcome_score, s.signal_type, s.detail
+        -- per overdue outcome, by index lookups of its conversation's signals:
+        -- whether an unapplied in-window signal waits for its job, and which
+        -- applied one (the earliest that resolves it) decides
+        SELECT v.tenant_id, v.id, w.waits, d.status, d.outcome_score, d.signal_type, d.stage
           FROM overdue v
-          JOIN learning.signals s
-            ON s.tenant_id = v.tenant_id
-           AND s.conversation_state_id = v.conversation_state_id
-           AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
-           AND s.applied_at IS NOT NULL
-           AND learning.signal_outcome_type(s.signal_type) = v.outcome_type
-         CROSS JOIN LATERAL learning.signal_rule(s.signal_type, s.detail, v.metadata) r
-         WHERE NOT EXISTS (SELECT 1 FROM waiting w WHERE w.tenant_id = v.tenant_id AND w.id = v.id)
-         ORDER BY v.tenant_id, v.id, s.occurred_at, s.ingested_at, s.id
+         CROSS JOIN LATERAL (
+                SELECT EXISTS (SELECT 1 FROM learning.signals s
+                                WHERE s.tenant_id = v.tenant_id
+                                  AND s.conversation_state_id = v.conversation_state_id
+                                  AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
+                                  AND s.applied_at IS NULL
+                                  AND learning.signal_outcome_type(s.signal_type) = v.outcome_type) AS waits) w
+          LEFT JOIN LATERAL (
+                SELECT r.status, r.outcome_score, s.signal_type, s.detail->>'stage' AS stage
+                  FROM learning.signals s
+                 CROSS JOIN LATERAL learning.signal_rule(s.signal_type, s.detail, v.metadata) r
+                 WHERE s.tenant_id = v.tenant_id
+                   AND s.conversation_state_id = v.conversation_state_id
+                   AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
+                   AND s.applied_at IS NOT NULL
+                   AND learning.signal_outcome_type(s.signal_type) = v.outcome_type
+                 ORDER BY s.occurred_at, s.ingested_at, s.id
+                 LIMIT 1) d ON true
     ), changed AS (
+        -- driven by the decided rows, one primary-key lookup each
         UPDATE learning.outcome_records o
            SET status = coalesce(d.status, 'expired'),
                outcome_score = d.outcome_score,
                signal_source = coalesce('signal:' || d.signal_type, 'window_expired'),
                resolved_at = pg_catalog.now(),
                metadata = CASE WHEN d.signal_type = 'deal_stage_changed'
-                               THEN o.metadata || pg_catalog.jsonb_build_object('deal_stage_at_resolution', d.detail->>'stage')
+                               THEN o.metadata || pg_catalog.jsonb_build_object('deal_stage_at_resolution', d.stage)
                                ELSE o.metadata END
-          FROM overdue v LEFT JOIN decided d ON d.tenant_id = v.tenant_id AND d.id = v.id
-         WHERE o.tenant_id = v.tenant_id AND o.id = v.id
-           AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.tenant_id = v.tenant_id AND w.id = v.id)
+          FROM decided d
+         WHERE o.tenant_id = d.tenant_id AND o.id = d.id AND NOT d.waits
         RETURNING o.tenant_id
     )
     SELECT c.tenant_id, count(*)::bigint FROM changed c GROUP BY c.tenant_id
 $$;
 COMMENT ON FUNCTION learning.expire_overdue(text, text) IS
     'Expires pending outcomes of the tenants in (after_tenant, last_tenant] whose window has ended, unless an in-window signal resolves them (an unapplied one through its job); returns outcomes changed per tenant';
+
 
 -- calibration_check: check_and_adjust for every (tenant, action type) with data.
 CREATE FUNCTION learning.calibration_check(after_tenant text, last_tenant text)
