@@ -83,52 +83,44 @@ COMMENT ON FUNCTION learning.apply_signals(text, text, text) IS
 -- was applied before the outcome was visible (a backfilled outcome, or one
 -- committed while the signal job ran) resolves it here, the earliest first.
 -- Reads only pending outcomes whose window has ended and their signals.
+-- One UPDATE, no join: each overdue row of the batch's tenants is decided by
+-- index lookups of its own conversation's signals (set-based, linear in the
+-- batch; a join with a CTE of the batch could be planned as a rescan of it
+-- for every row of the table).
 CREATE FUNCTION learning.expire_overdue(after_tenant text, last_tenant text)
     RETURNS TABLE (tenant_id text, items bigint) LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp AS $$
-    WITH overdue AS (
-        SELECT o.tenant_id, o.id, o.conversation_state_id, o.outcome_type, o.created_at,
-               o.window_expires_at, o.metadata
-          FROM learning.outcome_records o
-         WHERE o.status = 'pending' AND o.window_expires_at < pg_catalog.now()
-           AND o.tenant_id > after_tenant AND o.tenant_id <= last_tenant
-           FOR UPDATE OF o SKIP LOCKED
-    ), decided AS (
-        -- per overdue outcome, by index lookups of its conversation's signals:
-        -- whether an unapplied in-window signal waits for its job, and which
-        -- applied one (the earliest that resolves it) decides
-        SELECT v.tenant_id, v.id, w.waits, d.status, d.outcome_score, d.signal_type, d.stage
-          FROM overdue v
-         CROSS JOIN LATERAL (
-                SELECT EXISTS (SELECT 1 FROM learning.signals s
-                                WHERE s.tenant_id = v.tenant_id
-                                  AND s.conversation_state_id = v.conversation_state_id
-                                  AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
-                                  AND s.applied_at IS NULL
-                                  AND learning.signal_outcome_type(s.signal_type) = v.outcome_type) AS waits) w
-          LEFT JOIN LATERAL (
-                SELECT r.status, r.outcome_score, s.signal_type, s.detail->>'stage' AS stage
-                  FROM learning.signals s
-                 CROSS JOIN LATERAL learning.signal_rule(s.signal_type, s.detail, v.metadata) r
-                 WHERE s.tenant_id = v.tenant_id
-                   AND s.conversation_state_id = v.conversation_state_id
-                   AND s.occurred_at BETWEEN v.created_at AND v.window_expires_at
-                   AND s.applied_at IS NOT NULL
-                   AND learning.signal_outcome_type(s.signal_type) = v.outcome_type
-                 ORDER BY s.occurred_at, s.ingested_at, s.id
-                 LIMIT 1) d ON true
-    ), changed AS (
-        -- driven by the decided rows, one primary-key lookup each
+    WITH changed AS (
         UPDATE learning.outcome_records o
-           SET status = coalesce(d.status, 'expired'),
-               outcome_score = d.outcome_score,
-               signal_source = coalesce('signal:' || d.signal_type, 'window_expired'),
-               resolved_at = pg_catalog.now(),
-               metadata = CASE WHEN d.signal_type = 'deal_stage_changed'
+           SET (status, outcome_score, signal_source, metadata) = (
+                   SELECT coalesce(d.status, 'expired'), d.outcome_score,
+                          coalesce('signal:' || d.signal_type, 'window_expired'),
+                          CASE WHEN d.signal_type = 'deal_stage_changed'
                                THEN o.metadata || pg_catalog.jsonb_build_object('deal_stage_at_resolution', d.stage)
                                ELSE o.metadata END
-          FROM decided d
-         WHERE o.tenant_id = d.tenant_id AND o.id = d.id AND NOT d.waits
+                     FROM (SELECT 1) one
+                     -- the earliest applied in-window signal that resolves it, if any
+                     LEFT JOIN LATERAL (
+                           SELECT r.status, r.outcome_score, s.signal_type, s.detail->>'stage' AS stage
+                             FROM learning.signals s
+                            CROSS JOIN LATERAL learning.signal_rule(s.signal_type, s.detail, o.metadata) r
+                            WHERE s.tenant_id = o.tenant_id
+                              AND s.conversation_state_id = o.conversation_state_id
+                              AND s.occurred_at BETWEEN o.created_at AND o.window_expires_at
+                              AND s.applied_at IS NOT NULL
+                              AND learning.signal_outcome_type(s.signal_type) = o.outcome_type
+                            ORDER BY s.occurred_at, s.ingested_at, s.id
+                            LIMIT 1) d ON true),
+               resolved_at = pg_catalog.now()
+         WHERE o.status = 'pending' AND o.window_expires_at < pg_catalog.now()
+           AND o.tenant_id > after_tenant AND o.tenant_id <= last_tenant
+           -- an unapplied in-window signal: its job decides
+           AND NOT EXISTS (SELECT 1 FROM learning.signals s
+                            WHERE s.tenant_id = o.tenant_id
+                              AND s.conversation_state_id = o.conversation_state_id
+                              AND s.occurred_at BETWEEN o.created_at AND o.window_expires_at
+                              AND s.applied_at IS NULL
+                              AND learning.signal_outcome_type(s.signal_type) = o.outcome_type)
         RETURNING o.tenant_id
     )
     SELECT c.tenant_id, count(*)::bigint FROM changed c GROUP BY c.tenant_id
