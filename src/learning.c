@@ -24,6 +24,7 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/guc.h"
 
 #include "learning.h"
@@ -39,6 +40,7 @@ int			learning_deal_progression_interval = 24 * 60 * 60 * 1000;
 int			learning_expire_overdue_interval = 60 * 60 * 1000;
 int			learning_calibration_check_interval = 6 * 60 * 60 * 1000;
 int			learning_job_history_retention = 7 * 24 * 60 * 60;
+int			learning_max_workers = 4;
 
 /* GUC variables of the event relay (relay.c, http.c). */
 int			learning_webhook_timeout = 5000;
@@ -105,6 +107,12 @@ _PG_init(void)
 							NULL, &learning_job_history_retention, 7 * 24 * 60 * 60,
 							60, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("learning.max_workers",
+							"Database workers (schedulers and relays) running at once, over all databases.",
+							"Set at server start; they come out of max_worker_processes, besides the launcher.",
+							&learning_max_workers, 4, 1, MAX_BACKENDS,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("learning.event_retention",
 							"How long outbox events (learning.events) are kept for learning.events_since.",
