@@ -128,6 +128,14 @@ typedef struct LauncherWorker
 	bool		must_restart;	/* stopped without finishing: start again at restart_at */
 } LauncherWorker;
 
+/* How a database worker stopped (worker_stopped). */
+typedef enum WorkerStop
+{
+	STOPPED_DONE,				/* left by itself, its work done */
+	STOPPED_ON_REQUEST,			/* stopped for a utility command */
+	STOPPED_UNEXPECTEDLY		/* killed, crashed, failed */
+} WorkerStop;
+
 /* A database worker the pool should start (launcher_act). */
 typedef struct LauncherCandidate
 {
@@ -178,7 +186,7 @@ static void launcher_scan_databases(void);
 static void launcher_sync(TimestampTz now);
 static void launcher_reap(LauncherDb *db, TimestampTz now);
 static bool worker_refresh(LauncherWorker *w, const char *bgw_type);
-static void worker_stopped(LauncherWorker *w, bool requested, bool healthy, TimestampTz now);
+static void worker_stopped(LauncherWorker *w, WorkerStop how, bool healthy, TimestampTz now);
 static bool worker_running(const LauncherWorker *w);
 static TimestampTz scheduler_due_at(LauncherDb *db, LearningDbSlot *slot, TimestampTz now);
 static TimestampTz relay_due_at(LauncherDb *db, LearningDbSlot *slot);
@@ -890,10 +898,14 @@ launcher_reap(LauncherDb *db, TimestampTz now)
 	LWLockRelease(LearningWorkers->lock);
 
 	if (scheduler_gone)
-		worker_stopped(&db->scheduler, scheduler_done || db->stopping || db->state == DB_ABSENT,
+		worker_stopped(&db->scheduler,
+					   scheduler_done || db->state == DB_ABSENT ? STOPPED_DONE :
+					   db->stopping ? STOPPED_ON_REQUEST : STOPPED_UNEXPECTEDLY,
 					   healthy, now);
 	if (relay_gone)
-		worker_stopped(&db->relay, relay_done || db->stopping || db->state == DB_ABSENT,
+		worker_stopped(&db->relay,
+					   relay_done || db->state == DB_ABSENT ? STOPPED_DONE :
+					   db->stopping ? STOPPED_ON_REQUEST : STOPPED_UNEXPECTEDLY,
 					   false, now);
 	if (!worker_running(&db->scheduler) && !worker_running(&db->relay))
 		db->stopping = false;
@@ -931,22 +943,24 @@ worker_refresh(LauncherWorker *w, const char *bgw_type)
 
 /*
  * worker_stopped sets when a stopped worker may start again: whenever its
- * database needs one when it left on purpose or was stopped on request;
- * otherwise (killed, crashed) LEARNING_RESTART_SECONDS later, doubling for
- * each consecutive exit soon after start unless the worker is known to have
+ * database needs one when it left with its work done; as soon as the
+ * database is released when it was stopped for a utility command (its work
+ * was cut short: leased deliveries wait for the next relay); otherwise
+ * (killed, crashed) LEARNING_RESTART_SECONDS later, doubling for each
+ * consecutive exit soon after start unless the worker is known to have
  * started fine (a worker failing at start-up must not loop; at most 5
- * minutes), and then even when nothing seems due.
+ * minutes).  The last two start again even when nothing seems due.
  */
 static void
-worker_stopped(LauncherWorker *w, bool requested, bool healthy, TimestampTz now)
+worker_stopped(LauncherWorker *w, WorkerStop how, bool healthy, TimestampTz now)
 {
 	int			delay_ms = LEARNING_RESTART_SECONDS * 1000;
 
-	if (requested)
+	if (how != STOPPED_UNEXPECTEDLY)
 	{
 		w->restart_at = 0;
 		w->fast_exits = 0;
-		w->must_restart = false;
+		w->must_restart = (how == STOPPED_ON_REQUEST);
 		return;
 	}
 	if (!healthy && w->started_at != 0 &&
@@ -1054,7 +1068,7 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 		case BGWH_STOPPED:
 			/* gone already; launcher_reap will not see it, so count it here */
 			pfree(handle);
-			worker_stopped(w, false, false, now);
+			worker_stopped(w, STOPPED_UNEXPECTEDLY, false, now);
 			break;
 		default:
 			/* BGWH_POSTMASTER_DIED */

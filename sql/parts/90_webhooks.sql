@@ -404,16 +404,24 @@ CREATE FUNCTION learning.relay_next_due(sse_on boolean) RETURNS timestamptz
                  ORDER BY q.webhook_id LIMIT 1)
           FROM hooks h WHERE h.webhook_id IS NOT NULL
     )
-    SELECT min(GREATEST(f.next_attempt_at, e.open_until))
-      FROM hooks h
-     CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM learning.relay_queue q
-                          WHERE q.webhook_id = h.webhook_id AND q.state = 'pending'
-                          ORDER BY q.next_attempt_at LIMIT 1) f
-      LEFT JOIN learning.relay_endpoints e ON e.webhook_id = h.webhook_id
-     WHERE h.webhook_id IS NOT NULL AND (h.webhook_id <> 0 OR sse_on)
+    SELECT CASE WHEN EXISTS (SELECT FROM learning.relay_queue q
+                              WHERE q.claimed_at IS NOT NULL AND q.state = 'pending'
+                                AND (q.webhook_id <> 0 OR sse_on))
+                THEN pg_catalog.now()
+                ELSE (SELECT min(GREATEST(f.next_attempt_at, e.open_until))
+                        FROM hooks h
+                       CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM learning.relay_queue q
+                                            WHERE q.webhook_id = h.webhook_id AND q.state = 'pending'
+                                            ORDER BY q.next_attempt_at LIMIT 1) f
+                        LEFT JOIN learning.relay_endpoints e ON e.webhook_id = h.webhook_id
+                       WHERE h.webhook_id IS NOT NULL AND (h.webhook_id <> 0 OR sse_on)) END
 $$;
 COMMENT ON FUNCTION learning.relay_next_due(boolean) IS
-    'Relay worker and launcher: when the next delivery of this database is due (its row''s time, or its endpoint''s open circuit), NULL when none is pending';
+    'Relay worker and scheduler: when the next delivery of this database is due (its row''s time, or its endpoint''s open circuit; now when a stopped relay left leased rows), NULL when none is pending';
+
+CREATE INDEX relay_queue_claimed_idx ON learning.relay_queue (claimed_at) WHERE claimed_at IS NOT NULL;
+COMMENT ON INDEX learning.relay_queue_claimed_idx IS
+    'Leased deliveries: a relay that stopped mid-delivery left some, and the next relay must start at once';
 
 REVOKE ALL ON FUNCTION learning.relay_claim(integer, bigint[], integer[], integer, interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning.relay_note_endpoints(bigint[], boolean[], interval, interval) FROM PUBLIC;
