@@ -43,7 +43,7 @@ SELECT pg_catalog.current_database()::text AS database,
             WHEN s.scheduler_pid IS NOT NULL AND s.enabled THEN 'running'
             WHEN NOT s.enabled THEN 'paused: learning.enabled = off'
             WHEN s.waiting_since IS NOT NULL
-                THEN pg_catalog.format('waiting: jobs are due but all %s workers of the pool (learning.max_workers) are busy with other databases',
+                THEN pg_catalog.format('waiting: jobs are due and every worker of the pool (learning.max_workers = %s) is busy with other databases',
                                        s.max_workers)
             ELSE 'idle: a scheduler starts when a job is due'
        END AS scheduler,
