@@ -29,7 +29,12 @@
  * Fairness: a slow or dead endpoint delays no other.
  *	- At most RELAY_PER_WEBHOOK POSTs per endpoint are in flight, one while
  *	  its circuit is half-open, and none while a POST of it has been
- *	  outstanding for RELAY_STALL_MS (it is not answering).
+ *	  outstanding for RELAY_STALL_MS (it is not answering).  An endpoint that
+ *	  answered lately gets up to RELAY_PREFETCH rows leased ahead (the ready
+ *	  list): when one of its POSTs ends the next starts at once, without a
+ *	  transaction, and results are recorded in batches, so two POSTs in
+ *	  flight still carry thousands of events per second.  An endpoint that
+ *	  stalls or fails gives its leased rows back (learning.relay_unclaim).
  *	- An endpoint whose attempt fails without an answer opens its circuit
  *	  (learning.relay_endpoints): none of its deliveries is tried until the
  *	  circuit half-opens, then a single probe; the pause doubles with every
@@ -93,6 +98,13 @@ PGDLLEXPORT Datum learning_relay_wake_sql(PG_FUNCTION_ARGS);
 #define RELAY_MAX_FRESH			256
 /* POSTs in flight per endpoint (webhook; the SSE publisher is webhook 0). */
 #define RELAY_PER_WEBHOOK		2
+/* Rows leased ahead per endpoint that answered lately (in flight included). */
+#define RELAY_PREFETCH			32
+/* Rows leased and not started yet, over all endpoints. */
+#define RELAY_MAX_READY			2048
+/* Results are recorded when this many are pending, or the oldest is this old. */
+#define RELAY_RESULT_BATCH		256
+#define RELAY_RESULT_WAIT_MS	10
 /* A POST outstanding this long is stalled: its endpoint gets no other slot. */
 #define RELAY_STALL_MS			250
 /* Longest pause of an open circuit. */
@@ -113,8 +125,8 @@ PGDLLEXPORT Datum learning_relay_wake_sql(PG_FUNCTION_ARGS);
 #define RELAY_IDLE_MS			1000
 /* A relay giving its worker back waits this long for its POSTs in flight. */
 #define RELAY_LEAVE_GRACE_MS	1000
-/* Results kept between two transactions: every transfer, plus as many unsendable. */
-#define RELAY_MAX_RESULTS		(2 * RELAY_MAX_CONNECTIONS)
+/* Endpoint health notes kept between two transactions (beyond: not noted). */
+#define RELAY_MAX_NOTES			4096
 
 /* One delivery attempt in flight. */
 typedef struct RelayTransfer
@@ -128,24 +140,41 @@ typedef struct RelayTransfer
 	const char *orphan;			/* non-NULL: not sendable (reason) */
 } RelayTransfer;
 
-/* Per endpoint, what its POSTs in flight allow (relay_claim). */
-typedef struct RelayBusy
+/* Per endpoint: what the relay holds of it (hash entry, key webhook_id). */
+typedef struct RelayEndpoint
 {
 	int64		webhook_id;
-	bool		stalled;
-} RelayBusy;
+	int			inflight;		/* POSTs in flight */
+	int			ready;			/* rows leased, not started */
+	bool		proven;			/* its latest attempt was answered */
+	bool		stalled;		/* a POST of it has been outstanding for RELAY_STALL_MS */
+} RelayEndpoint;
+
+/* A leased row given back (learning.relay_unclaim in the next transaction). */
+typedef struct RelayGiveBack
+{
+	char	   *tenant_id;
+	int64		webhook_id;
+	int64		event_id;
+} RelayGiveBack;
 
 static CURLM *relay_multi = NULL;
 static MemoryContext RelayContext = NULL;	/* transfers and pending results */
 static RelayTransfer *inflight[RELAY_MAX_CONNECTIONS];
 static int	n_inflight = 0;
-static RelayTransfer *claimed[RELAY_MAX_CONNECTIONS];	/* claimed, not started */
+static RelayTransfer *claimed[RELAY_MAX_READY];	/* leased by the open transaction */
 static int	n_claimed = 0;
+static RelayTransfer *ready[RELAY_MAX_READY];	/* leased, committed, not started */
+static int	n_ready = 0;
+static RelayGiveBack giveback[RELAY_MAX_READY];
+static int	n_giveback = 0;
+static HTAB *endpoints = NULL;	/* RelayEndpoint by webhook id */
+static TimestampTz first_result_at = 0;	/* when the oldest pending result came */
 static StringInfoData results;	/* JSON array body (no brackets) */
 static int	n_results = 0;
 /* endpoint health seen in the pending results, in order (circuit breakers) */
-static int64 note_ids[RELAY_MAX_RESULTS];
-static bool note_answered[RELAY_MAX_RESULTS];
+static int64 note_ids[RELAY_MAX_NOTES];
+static bool note_answered[RELAY_MAX_NOTES];
 static int	n_notes = 0;
 static bool claim_wanted = true;	/* look for due deliveries when the gap allows */
 static TimestampTz next_poll = 0;	/* look for due deliveries at the latest then */
@@ -160,6 +189,7 @@ static SPIPlanPtr plan_notes = NULL;
 static SPIPlanPtr plan_maintain = NULL;
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_next_due = NULL;
+static SPIPlanPtr plan_unclaim = NULL;
 
 static void relay_setup(void);
 static bool relay_extension_ready(void);
@@ -167,14 +197,18 @@ static void relay_turn(bool *first, TimestampTz *next_maintain);
 static void relay_transaction(bool release, bool claim, bool maintain);
 static void relay_record_results(void);
 static void relay_claim(void);
-static int	relay_busy_cmp(const void *a, const void *b);
+static RelayEndpoint *relay_endpoint(int64 webhook_id);
+static void relay_mark_stalled(TimestampTz now);
+static void relay_give_back(int64 webhook_id);
+static void relay_unclaim(void);
 static RelayTransfer *relay_new_transfer(HeapTuple tuple, TupleDesc desc);
-static void relay_start_claimed(void);
+static void relay_start_ready(void);
 static void relay_collect(void);
 static void relay_add_result(RelayTransfer *t, bool ok, bool retry, long http_code,
 							 const char *error);
 static void relay_free_transfer(RelayTransfer *t);
 static void relay_drop_claimed(void);
+static void relay_forget_results(void);
 static char *relay_sanitize(const char *s);
 static int	relay_fresh_count(TimestampTz now);
 static Datum relay_interval_ms(int64 ms);
@@ -255,6 +289,16 @@ relay_setup(void)
 	old = MemoryContextSwitchTo(RelayContext);
 	initStringInfo(&results);
 	MemoryContextSwitchTo(old);
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(RelayEndpoint);
+		ctl.hcxt = RelayContext;
+		endpoints = hash_create("learning relay endpoints", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	learning_http_init();
 	relay_multi = curl_multi_init();
 	if (relay_multi == NULL)
@@ -273,11 +317,13 @@ relay_turn(bool *first, TimestampTz *next_maintain)
 	TimestampTz now;
 	bool		claim;
 	bool		maintain;
+	bool		record;
 	bool		release = *first;
 	volatile bool failed = false;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	/* 1. HTTP progress, without any transaction. */
+	/* 1. HTTP progress, without any transaction; ready rows start as slots free. */
+	now = GetCurrentTimestamp();
 	if (n_inflight > 0)
 	{
 		int			running;
@@ -285,19 +331,23 @@ relay_turn(bool *first, TimestampTz *next_maintain)
 		(void) curl_multi_perform(relay_multi, &running);
 		relay_collect();
 	}
+	relay_mark_stalled(now);
+	relay_start_ready();
 
 	/* 2. One short transaction when there is something to do. */
-	now = GetCurrentTimestamp();
 	if (now >= next_poll)
 		claim_wanted = true;
 	if (leaving_since == 0 && learning_worker_should_yield(true))
 		leaving_since = now;
 	claim = claim_wanted && leaving_since == 0 &&
 		n_inflight < RELAY_MAX_CONNECTIONS &&
-		relay_fresh_count(now) < RELAY_MAX_FRESH &&
+		n_ready + n_giveback < RELAY_MAX_READY &&
 		now >= TimestampTzPlusMilliseconds(last_claim, RELAY_CLAIM_GAP_MS);
 	maintain = now >= *next_maintain;
-	if (!release && !claim && !maintain && n_results == 0)
+	record = n_results > 0 &&
+		(claim || n_results >= RELAY_RESULT_BATCH || n_inflight == 0 ||
+		 now >= TimestampTzPlusMilliseconds(first_result_at, RELAY_RESULT_WAIT_MS));
+	if (!release && !claim && !maintain && !record && n_giveback == 0)
 		return;
 
 	PG_TRY();
@@ -312,9 +362,7 @@ relay_turn(bool *first, TimestampTz *next_maintain)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		relay_drop_claimed();
-		resetStringInfo(&results);
-		n_results = 0;
-		n_notes = 0;
+		relay_forget_results();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		failed = true;
 	}
@@ -344,7 +392,14 @@ relay_turn(bool *first, TimestampTz *next_maintain)
 	}
 	if (n_claimed > 0)
 		idle_since = 0;
-	relay_start_claimed();
+	/* committed: the leased rows are ours */
+	for (int i = 0; i < n_claimed; i++)
+	{
+		relay_endpoint(claimed[i]->webhook_id)->ready++;
+		ready[n_ready++] = claimed[i];
+	}
+	n_claimed = 0;
+	relay_start_ready();
 }
 
 /*
@@ -422,6 +477,9 @@ relay_transaction(bool release, bool claim, bool maintain)
 						 NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "learning.relay_release_claims failed");
 
+	if (n_giveback > 0)
+		relay_unclaim();
+
 	if (n_results > 0)
 		relay_record_results();
 
@@ -442,7 +500,21 @@ relay_transaction(bool release, bool claim, bool maintain)
 		relay_claim();
 
 	relay_commit();
-	/* committed: the results are in the log; a buffer grown by a burst is given back */
+	/* committed: the results are in the log, the given back rows are due */
+	relay_forget_results();
+	for (int i = 0; i < n_giveback; i++)
+		pfree(giveback[i].tenant_id);
+	n_giveback = 0;
+}
+
+/*
+ * relay_forget_results empties the pending results (recorded, or lost with
+ * a failed transaction: their rows are attempted again after the lease); a
+ * buffer grown by a burst is given back.
+ */
+static void
+relay_forget_results(void)
+{
 	if (results.maxlen > 64 * 1024)
 	{
 		MemoryContext old = MemoryContextSwitchTo(RelayContext);
@@ -455,6 +527,101 @@ relay_transaction(bool release, bool claim, bool maintain)
 		resetStringInfo(&results);
 	n_results = 0;
 	n_notes = 0;
+}
+
+/* relay_endpoint: what the relay holds of an endpoint (created empty). */
+static RelayEndpoint *
+relay_endpoint(int64 webhook_id)
+{
+	bool		found;
+	RelayEndpoint *ep = hash_search(endpoints, &webhook_id, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		ep->inflight = 0;
+		ep->ready = 0;
+		ep->proven = false;
+		ep->stalled = false;
+	}
+	return ep;
+}
+
+/*
+ * relay_mark_stalled notes the endpoints with a POST outstanding for
+ * RELAY_STALL_MS and gives back the rows leased ahead for them.
+ */
+static void
+relay_mark_stalled(TimestampTz now)
+{
+	TimestampTz stall = TimestampTzPlusMilliseconds(now, -RELAY_STALL_MS);
+	HASH_SEQ_STATUS hs;
+	RelayEndpoint *ep;
+
+	hash_seq_init(&hs, endpoints);
+	while ((ep = hash_seq_search(&hs)) != NULL)
+		ep->stalled = false;
+	for (int i = 0; i < n_inflight; i++)
+		if (inflight[i]->started <= stall)
+		{
+			ep = relay_endpoint(inflight[i]->webhook_id);
+			if (!ep->stalled && ep->ready > 0)
+				relay_give_back(ep->webhook_id);
+			ep->stalled = true;
+		}
+}
+
+/*
+ * relay_give_back takes the ready rows of one endpoint (all endpoints when
+ * webhook_id is -1) off the ready list; the next transaction makes them due
+ * again.
+ */
+static void
+relay_give_back(int64 webhook_id)
+{
+	int			keep = 0;
+
+	for (int i = 0; i < n_ready; i++)
+	{
+		RelayTransfer *t = ready[i];
+
+		if (webhook_id != -1 && t->webhook_id != webhook_id)
+		{
+			ready[keep++] = t;
+			continue;
+		}
+		relay_endpoint(t->webhook_id)->ready--;
+		giveback[n_giveback].tenant_id = t->tenant_id;
+		giveback[n_giveback].webhook_id = t->webhook_id;
+		giveback[n_giveback++].event_id = t->event_id;
+		t->tenant_id = NULL;
+		relay_free_transfer(t);
+	}
+	n_ready = keep;
+}
+
+/* relay_unclaim runs learning.relay_unclaim for the rows given back. */
+static void
+relay_unclaim(void)
+{
+	Oid			types[3] = {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[3];
+	Datum	   *tenants = palloc(n_giveback * sizeof(Datum));
+	Datum	   *hooks = palloc(n_giveback * sizeof(Datum));
+	Datum	   *events = palloc(n_giveback * sizeof(Datum));
+
+	for (int i = 0; i < n_giveback; i++)
+	{
+		tenants[i] = CStringGetTextDatum(giveback[i].tenant_id);
+		hooks[i] = Int64GetDatum(giveback[i].webhook_id);
+		events[i] = Int64GetDatum(giveback[i].event_id);
+	}
+	values[0] = PointerGetDatum(construct_array(tenants, n_giveback, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(hooks, n_giveback, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(events, n_giveback, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_plan(learning_saved_plan(&plan_unclaim,
+											 "SELECT learning.relay_unclaim($1, $2, $3)", 3, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "learning.relay_unclaim failed");
 }
 
 /*
@@ -503,16 +670,6 @@ relay_record_results(void)
 	}
 }
 
-/* relay_busy_cmp orders POSTs in flight by endpoint. */
-static int
-relay_busy_cmp(const void *a, const void *b)
-{
-	int64		x = ((const RelayBusy *) a)->webhook_id;
-	int64		y = ((const RelayBusy *) b)->webhook_id;
-
-	return (x > y) - (x < y);
-}
-
 /* relay_fresh_count: POSTs in flight that are not stalled yet. */
 static int
 relay_fresh_count(TimestampTz now)
@@ -527,59 +684,56 @@ relay_fresh_count(TimestampTz now)
 }
 
 /*
- * relay_claim leases due deliveries for the free slots and prepares one
- * transfer (URL, body, signed headers) per row in claimed[]; they start
- * after the commit.  Each endpoint with POSTs in flight is passed with the
- * slots they take: all of them when one is stalled.
+ * relay_claim leases due deliveries and prepares one transfer (URL, body,
+ * signed headers) per row in claimed[]; they join the ready list after the
+ * commit.  Each endpoint the relay holds rows of is passed with their
+ * number, or as full when it stalls; endpoints that answered lately may
+ * have RELAY_PREFETCH rows, others RELAY_PER_WEBHOOK.
  */
 static void
 relay_claim(void)
 {
-	Oid			types[6] = {INT4OID, INT8ARRAYOID, INT4ARRAYOID, INT4OID, INTERVALOID, TEXTOID};
-	Datum		values[6];
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz stall = TimestampTzPlusMilliseconds(now, -RELAY_STALL_MS);
-	RelayBusy  *busy = palloc(Max(n_inflight, 1) * sizeof(RelayBusy));
-	Datum	   *ids = palloc(Max(n_inflight, 1) * sizeof(Datum));
-	Datum	   *counts = palloc(Max(n_inflight, 1) * sizeof(Datum));
-	int			n_ids = 0;
-	int			max_rows;
+	Oid			types[8] = {INT4OID, INT8ARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT4OID,
+		INTERVALOID, TEXTOID};
+	Datum		values[8];
+	long		n = hash_get_num_entries(endpoints);
+	Datum	   *busy_ids = palloc(Max(n, 1) * sizeof(Datum));
+	Datum	   *busy_counts = palloc(Max(n, 1) * sizeof(Datum));
+	Datum	   *proven_ids = palloc(Max(n, 1) * sizeof(Datum));
+	int			n_busy = 0;
+	int			n_proven = 0;
+	HASH_SEQ_STATUS hs;
+	RelayEndpoint *ep;
 	uint64		row;
 
-	for (int i = 0; i < n_inflight; i++)
+	hash_seq_init(&hs, endpoints);
+	while ((ep = hash_seq_search(&hs)) != NULL)
 	{
-		busy[i].webhook_id = inflight[i]->webhook_id;
-		busy[i].stalled = inflight[i]->started <= stall;
-	}
-	qsort(busy, n_inflight, sizeof(RelayBusy), relay_busy_cmp);
-	for (int i = 0; i < n_inflight;)
-	{
-		int			j = i;
-		bool		stalled = false;
-
-		for (; j < n_inflight && busy[j].webhook_id == busy[i].webhook_id; j++)
-			stalled |= busy[j].stalled;
-		ids[n_ids] = Int64GetDatum(busy[i].webhook_id);
-		counts[n_ids++] = Int32GetDatum(stalled ? RELAY_PER_WEBHOOK : j - i);
-		i = j;
+		if (ep->inflight + ep->ready > 0 || ep->stalled)
+		{
+			busy_ids[n_busy] = Int64GetDatum(ep->webhook_id);
+			busy_counts[n_busy++] = Int32GetDatum(ep->stalled ? RELAY_PREFETCH : ep->inflight + ep->ready);
+		}
+		if (ep->proven && !ep->stalled)
+			proven_ids[n_proven++] = Int64GetDatum(ep->webhook_id);
 	}
 
-	max_rows = Min(RELAY_MAX_FRESH - relay_fresh_count(now),
-				   RELAY_MAX_CONNECTIONS - n_inflight);
-	values[0] = Int32GetDatum(max_rows);
-	values[1] = PointerGetDatum(construct_array(ids, n_ids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(counts, n_ids, INT4OID, 4, true, TYPALIGN_INT));
+	values[0] = Int32GetDatum(RELAY_MAX_READY - n_ready - n_giveback);
+	values[1] = PointerGetDatum(construct_array(busy_ids, n_busy, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(busy_counts, n_busy, INT4OID, 4, true, TYPALIGN_INT));
 	values[3] = Int32GetDatum(RELAY_PER_WEBHOOK);
+	values[4] = PointerGetDatum(construct_array(proven_ids, n_proven, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[5] = Int32GetDatum(RELAY_PREFETCH);
 	/* the lease outlives any attempt, so a leased row is never sent twice at once */
-	values[4] = relay_interval_ms((int64) learning_webhook_timeout + learning_webhook_connect_timeout + 60000);
-	values[5] = CStringGetTextDatum(learning_sse_publish_url ? learning_sse_publish_url : "");
+	values[6] = relay_interval_ms((int64) learning_webhook_timeout + learning_webhook_connect_timeout + 60000);
+	values[7] = CStringGetTextDatum(learning_sse_publish_url ? learning_sse_publish_url : "");
 	if (SPI_execute_plan(learning_saved_plan(&plan_claim,
 											 "SELECT tenant_id, webhook_id, event_id, attempt, url, secret, body "
-											 "FROM learning.relay_claim($1, $2, $3, $4, $5, $6)", 6, types),
+											 "FROM learning.relay_claim($1, $2, $3, $4, $5, $6, $7, $8)", 8, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "learning.relay_claim failed");
 
-	for (row = 0; row < SPI_processed && n_claimed < RELAY_MAX_CONNECTIONS; row++)
+	for (row = 0; row < SPI_processed && n_ready + n_giveback + n_claimed < RELAY_MAX_READY; row++)
 		claimed[n_claimed++] = relay_new_transfer(SPI_tuptable->vals[row], SPI_tuptable->tupdesc);
 }
 
@@ -667,20 +821,33 @@ relay_new_transfer(HeapTuple tuple, TupleDesc desc)
 }
 
 /*
- * relay_start_claimed hands the claimed transfers to libcurl (after the
- * claim committed); unsendable ones become results at once.
+ * relay_start_ready hands ready rows to libcurl, in the order they were
+ * claimed (round-robin by endpoint), as far as each endpoint's in-flight
+ * limit, the non-stalled limit and the connection limit allow; unsendable
+ * ones become results at once.
  */
 static void
-relay_start_claimed(void)
+relay_start_ready(void)
 {
-	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+	int			fresh = relay_fresh_count(now);
+	int			keep = 0;
 
-	for (i = 0; i < n_claimed; i++)
+	for (int i = 0; i < n_ready; i++)
 	{
-		RelayTransfer *t = claimed[i];
+		RelayTransfer *t = ready[i];
+		RelayEndpoint *ep = relay_endpoint(t->webhook_id);
 		struct curl_slist *h = t->post.headers;
 
-		t->started = GetCurrentTimestamp();
+		if (t->orphan == NULL &&
+			(ep->inflight >= RELAY_PER_WEBHOOK || ep->stalled ||
+			 n_inflight >= RELAY_MAX_CONNECTIONS || fresh >= RELAY_MAX_FRESH))
+		{
+			ready[keep++] = t;
+			continue;
+		}
+		ep->ready--;
+		t->started = now;
 		if (t->orphan != NULL)
 		{
 			relay_add_result(t, false, false, 0, t->orphan);
@@ -688,8 +855,7 @@ relay_start_claimed(void)
 			continue;
 		}
 		t->post.headers = NULL;
-		if (n_inflight >= RELAY_MAX_CONNECTIONS ||
-			!learning_http_post_start(&t->post, h,
+		if (!learning_http_post_start(&t->post, h,
 									  learning_webhook_connect_timeout, learning_webhook_timeout) ||
 			curl_multi_add_handle(relay_multi, t->post.easy) != CURLM_OK)
 		{
@@ -699,8 +865,10 @@ relay_start_claimed(void)
 			continue;
 		}
 		inflight[n_inflight++] = t;
+		ep->inflight++;
+		fresh++;
 	}
-	n_claimed = 0;
+	n_ready = keep;
 }
 
 /*
@@ -769,7 +937,10 @@ relay_collect(void)
 		for (i = 0; i < n_inflight && inflight[i] != t; i++)
 			;
 		if (i < n_inflight)
+		{
 			inflight[i] = inflight[--n_inflight];
+			relay_endpoint(t->webhook_id)->inflight--;
+		}
 		relay_free_transfer(t);
 	}
 }
@@ -791,6 +962,8 @@ relay_add_result(RelayTransfer *t, bool ok, bool retry, long http_code, const ch
 
 	if (n_results > 0)
 		appendStringInfoChar(&results, ',');
+	else
+		first_result_at = GetCurrentTimestamp();
 	appendStringInfoChar(&results, '{');
 	learning_json_key(&results, "tenant_id", &first);
 	learning_json_string(&results, t->tenant_id);
@@ -828,11 +1001,20 @@ relay_add_result(RelayTransfer *t, bool ok, bool retry, long http_code, const ch
 	MemoryContextSwitchTo(old);
 
 	/* an unsendable row says nothing about its endpoint */
-	if (t->orphan == NULL && n_notes < RELAY_MAX_RESULTS)
+	if (t->orphan == NULL)
 	{
-		note_ids[n_notes] = t->webhook_id;
-		note_answered[n_notes++] = ok ||
-			(http_code > 0 && http_code < 500 && http_code != 429);
+		bool		answered = ok || (http_code > 0 && http_code < 500 && http_code != 429);
+		RelayEndpoint *ep = relay_endpoint(t->webhook_id);
+
+		if (n_notes < RELAY_MAX_NOTES)
+		{
+			note_ids[n_notes] = t->webhook_id;
+			note_answered[n_notes++] = answered;
+		}
+		ep->proven = answered;
+		/* its rows leased ahead wait for the circuit breaker's verdict */
+		if (!answered && ep->ready > 0)
+			relay_give_back(t->webhook_id);
 	}
 }
 
@@ -919,6 +1101,7 @@ relay_abandon(void)
 	{
 		RelayTransfer *t = inflight[--n_inflight];
 
+		relay_endpoint(t->webhook_id)->inflight--;
 		(void) curl_multi_remove_handle(relay_multi, t->post.easy);
 		relay_add_result(t, false, true, 0, buf);
 		relay_free_transfer(t);
@@ -942,10 +1125,12 @@ relay_maybe_exit(void)
 	bool		others_wait;
 	MemoryContext cxt = CurrentMemoryContext;
 
+	if (leaving_since != 0 && n_ready > 0)
+		relay_give_back(-1);
 	if (leaving_since != 0 && n_inflight > 0 &&
 		now >= TimestampTzPlusMilliseconds(leaving_since, RELAY_LEAVE_GRACE_MS))
 		relay_abandon();
-	if (n_inflight > 0 || n_results > 0 || n_claimed > 0)
+	if (n_inflight > 0 || n_results > 0 || n_claimed > 0 || n_ready > 0 || n_giveback > 0)
 	{
 		idle_since = 0;
 		return;

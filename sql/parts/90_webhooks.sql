@@ -299,7 +299,8 @@ COMMENT ON INDEX learning.relay_queue_webhook_due_idx IS
     'Per endpoint, its pending deliveries in due order: the relay claims round-robin by endpoint and skips whole endpoints';
 
 CREATE FUNCTION learning.relay_claim(max_rows integer, busy_webhooks bigint[], busy_counts integer[],
-                                     per_webhook integer, lease interval, sse_url text)
+                                     per_webhook integer, proven_webhooks bigint[], per_proven integer,
+                                     lease interval, sse_url text)
     RETURNS TABLE (tenant_id text, webhook_id bigint, event_id bigint, attempt integer,
                    url text, secret text, body text)
     LANGUAGE plpgsql VOLATILE
@@ -317,9 +318,13 @@ BEGIN
                  ORDER BY q.webhook_id LIMIT 1)
           FROM hooks h WHERE h.webhook_id IS NOT NULL
     ), open_hooks AS (
-        -- closed circuits get per_webhook slots, half-open ones a single probe
+        -- closed circuits get per_webhook rows (per_proven for endpoints that
+        -- answered lately), half-open ones a single probe; minus what the
+        -- relay holds already
         SELECT h.webhook_id, e.webhook_id IS NOT NULL AS probing,
-               CASE WHEN e.webhook_id IS NULL THEN per_webhook ELSE 1 END - coalesce(b.n, 0) AS free
+               CASE WHEN e.webhook_id IS NOT NULL THEN 1
+                    WHEN h.webhook_id = ANY (proven_webhooks) THEN per_proven
+                    ELSE per_webhook END - coalesce(b.n, 0) AS free
           FROM hooks h
           LEFT JOIN learning.relay_endpoints e ON e.webhook_id = h.webhook_id
           LEFT JOIN unnest(busy_webhooks, busy_counts) AS b(webhook_id, n) ON b.webhook_id = h.webhook_id
@@ -362,8 +367,19 @@ BEGIN
       LEFT JOIN learning.webhooks w ON c.webhook_id <> 0 AND w.id = c.webhook_id
       LEFT JOIN learning.sse_channels s ON c.webhook_id = 0 AND s.tenant_id = c.tenant_id;
 END $$;
-COMMENT ON FUNCTION learning.relay_claim(integer, bigint[], integer[], integer, interval, text) IS
-    'Relay worker: leases due deliveries round-robin by endpoint (closed circuits first, none of an open circuit, at most per_webhook in flight minus busy_counts) and returns URL, secret and JSON body of each';
+COMMENT ON FUNCTION learning.relay_claim(integer, bigint[], integer[], integer, bigint[], integer, interval, text) IS
+    'Relay worker: leases due deliveries round-robin by endpoint (closed circuits first, none of an open circuit, per endpoint per_webhook rows or per_proven for proven_webhooks, minus busy_counts) and returns URL, secret and JSON body of each';
+
+CREATE FUNCTION learning.relay_unclaim(tenant_ids text[], webhook_ids bigint[], event_ids bigint[])
+    RETURNS void LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE learning.relay_queue q SET claimed_at = NULL, next_attempt_at = pg_catalog.now()
+      FROM unnest(tenant_ids, webhook_ids, event_ids) AS u(tenant_id, webhook_id, event_id)
+     WHERE q.tenant_id = u.tenant_id AND q.webhook_id = u.webhook_id AND q.event_id = u.event_id
+       AND q.claimed_at IS NOT NULL
+$$;
+COMMENT ON FUNCTION learning.relay_unclaim(text[], bigint[], bigint[]) IS
+    'Relay worker: gives back leased deliveries it will not send now (their endpoint stopped answering, or the relay leaves): due again at once, no attempt counted';
 
 CREATE FUNCTION learning.relay_note_endpoints(webhook_ids bigint[], answered boolean[], retry_base interval,
                                               max_pause interval)
@@ -423,7 +439,8 @@ CREATE INDEX relay_queue_claimed_idx ON learning.relay_queue (claimed_at) WHERE 
 COMMENT ON INDEX learning.relay_queue_claimed_idx IS
     'Leased deliveries: a relay that stopped mid-delivery left some, and the next relay must start at once';
 
-REVOKE ALL ON FUNCTION learning.relay_claim(integer, bigint[], integer[], integer, interval, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.relay_claim(integer, bigint[], integer[], integer, bigint[], integer, interval, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION learning.relay_unclaim(text[], bigint[], bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning.relay_note_endpoints(bigint[], boolean[], interval, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION learning.relay_next_due(boolean) FROM PUBLIC;
 
