@@ -67,6 +67,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -80,6 +81,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -91,6 +94,8 @@
 PGDLLEXPORT void learning_relay_main(Datum main_arg);
 PG_FUNCTION_INFO_V1(learning_relay_wake_sql);
 PGDLLEXPORT Datum learning_relay_wake_sql(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(learning_relay_queue_changed);
+PGDLLEXPORT Datum learning_relay_queue_changed(PG_FUNCTION_ARGS);
 
 /* Hard bound on POSTs in flight (each holds one connection). */
 #define RELAY_MAX_CONNECTIONS	1024
@@ -220,6 +225,7 @@ static void relay_wait(void);
 static void relay_wake_xact_callback(XactEvent event, void *arg);
 
 /* Backends: wake this database's relay when the transaction commits. */
+static bool am_relay = false;	/* this process is the relay: it needs no wake */
 static bool wake_at_commit = false;
 static bool wake_callback_registered = false;
 
@@ -235,6 +241,7 @@ learning_relay_main(Datum main_arg)
 	TimestampTz next_maintain = 0;
 
 	learning_worker_connect(DatumGetObjectId(main_arg), LEARNING_RELAY_TYPE);
+	am_relay = true;
 
 	/* Nothing to do where the extension is absent: exit 0, done. */
 	if (!relay_extension_ready())
@@ -1232,10 +1239,33 @@ learning_relay_wake_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * learning_relay_queue_changed: statement trigger of learning.relay_queue
+ * (AFTER INSERT OR UPDATE): rows may have become due (queued by the outbox,
+ * retry_dead_deliveries, a webhook enabled again), so the commit wakes the
+ * relay, or has the launcher start one.  Bound to that table.
+ */
+Datum
+learning_relay_queue_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		strcmp(RelationGetRelationName(trigdata->tg_relation), "relay_queue") != 0 ||
+		strcmp(get_namespace_name(RelationGetNamespace(trigdata->tg_relation)), "learning") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("learning.relay_queue_changed() fires only as a statement trigger of learning.relay_queue")));
+	learning_relay_wake_at_commit();
+	return PointerGetDatum(NULL);
+}
+
 /* learning_relay_wake_at_commit: the C side of learning.relay_wake() (events.c calls it). */
 void
 learning_relay_wake_at_commit(void)
 {
+	if (am_relay)
+		return;
 	if (!wake_callback_registered)
 	{
 		RegisterXactCallback(relay_wake_xact_callback, NULL);

@@ -154,10 +154,12 @@ wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webh
 tap_ok $? "...and gets new events once enabled again"
 
 # --- dead deliveries can be retried ----------------------------------------------
+t_retry=$(q $P $DB "SELECT clock_timestamp()")
 n=$(q $P $DB "SELECT learning.retry_dead_deliveries($H_REFUSED)")
 tap_ok "$([ "$n" -ge 1 ]; echo $?)" "retry_dead_deliveries puts $n dead deliveries back"
-wait_for $P $DB "SELECT count(*) = 0 FROM learning.relay_queue WHERE webhook_id = $H_REFUSED AND state <> 'dead'" 30
-tap_ok $? "...which die again after their attempts (receiver still absent)"
+wait_for $P $DB "SELECT count(DISTINCT event_id) = $n FROM learning.webhook_deliveries
+                  WHERE webhook_id = $H_REFUSED AND attempt = 1 AND attempted_at > '$t_retry'" 10
+tap_ok $? "...which are attempted again, with a fresh budget, with no other commit to wake the relay (receiver still absent)"
 tap_is "$(q $P $DB "SELECT learning.drop_webhook($H_REFUSED)")/$(q $P $DB "SELECT count(*) FROM learning.relay_queue WHERE webhook_id = $H_REFUSED")" \
     "t/0" "drop_webhook removes the webhook and its queue"
 
@@ -213,13 +215,13 @@ tap_is "$(grep -c "\(ERROR\|FATAL\|PANIC\): .*\(relay\|learning.webhook\|curl\)"
     "no error from the relays in the server log"
 
 # --- a failing relay transaction is logged, and the relay goes on ------------------
-q $P $DB "ALTER FUNCTION learning.relay_claim(integer, bigint[], integer[], integer, interval, text) RENAME TO relay_claim_away" >/dev/null
+q $P $DB "ALTER FUNCTION learning.relay_claim(integer, bigint[], integer[], integer, bigint[], integer, interval, text) RENAME TO relay_claim_away" >/dev/null
 E6=$(emit $P $DB acme outcome_resolved '{}')
 sleep 1.5
 RELAY=$(relay_pid $P $DB)
 sleep 1.5
 tap_ok "$(grep -q "\[$RELAY\] ERROR:  function learning.relay_claim" "$TEST_ROOT/relay_webhooks/server.log" && [ -n "$RELAY" ] && [ "$(relay_pid $P $DB)" == "$RELAY" ]; echo $?)" \
     "a failing claim is logged as an error and the relay keeps running, its delivery due"
-q $P $DB "ALTER FUNCTION learning.relay_claim_away(integer, bigint[], integer[], integer, interval, text) RENAME TO relay_claim" >/dev/null
+q $P $DB "ALTER FUNCTION learning.relay_claim_away(integer, bigint[], integer[], integer, bigint[], integer, interval, text) RENAME TO relay_claim" >/dev/null
 wait_for $P $DB "SELECT count(*) = 1 FROM learning.webhook_deliveries WHERE webhook_id = $H_VERIFY AND event_id = $E6 AND status = 'delivered'" 10
 tap_ok $? "...and delivers once the claim works again"

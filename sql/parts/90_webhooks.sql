@@ -273,6 +273,19 @@ COMMENT ON FUNCTION learning.relay_wake() IS
 -- The queue rows are written by the same statement that writes the events at
 -- commit (src/events.c), not by a trigger on learning.events.
 
+-- Any statement that queues deliveries or makes some due again (the outbox
+-- write, retry_dead_deliveries, a webhook enabled again) wakes the relay at
+-- commit, or has the launcher start one: relays run only while there is work.
+CREATE FUNCTION learning.relay_queue_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'learning_relay_queue_changed';
+COMMENT ON FUNCTION learning.relay_queue_changed() IS
+    'Statement trigger of learning.relay_queue: the commit wakes the database''s relay worker, or has the launcher start one';
+REVOKE ALL ON FUNCTION learning.relay_queue_changed() FROM PUBLIC;
+CREATE TRIGGER relay_queue_wake AFTER INSERT OR UPDATE ON learning.relay_queue
+    FOR EACH STATEMENT EXECUTE FUNCTION learning.relay_queue_changed();
+COMMENT ON TRIGGER relay_queue_wake ON learning.relay_queue IS
+    'Rows queued or due again: wake the relay at commit';
+
 -- What the relay worker runs ------------------------------------------------
 
 -- Fairness.  A delivery goes out only while its endpoint has a free
