@@ -108,11 +108,13 @@ _PG_init(void)
 							60, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/* a server-start setting exists only where the library is preloaded */
 	DefineCustomIntVariable("learning.max_workers",
 							"Database workers (schedulers and relays) running at once, over all databases.",
 							"Set at server start; they come out of max_worker_processes, besides the launcher.",
 							&learning_max_workers, 4, 1, MAX_BACKENDS,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_INTERNAL,
+							0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("learning.event_retention",
 							"How long outbox events (learning.events) are kept for learning.events_since.",

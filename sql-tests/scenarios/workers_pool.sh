@@ -14,7 +14,7 @@ export TEST_ROOT=${TEST_ROOT:-$(pwd)/build}
 . test/lib.sh
 . sql-tests/scenarios/workers_lib.bash
 . sql-tests/scenarios/relay_lib.bash
-P=56013; RX=56023; NDB=12; IV=3
+P=56014; RX=56024; NDB=12; IV=3
 SECRET=test-secret-0123456789abcdef
 W=$TEST_ROOT/workers_pool.rx
 rm -rf "$W"; mkdir -p "$W"
