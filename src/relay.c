@@ -127,7 +127,7 @@ PGDLLEXPORT Datum learning_relay_queue_changed(PG_FUNCTION_ARGS);
  * RELAY_LINGER_MS, after at least RELAY_IDLE_MS without work.
  */
 #define RELAY_LINGER_MS			2000
-#define RELAY_IDLE_MS			1000
+#define RELAY_IDLE_MS			5000
 /* A relay giving its worker back waits this long for its POSTs in flight. */
 #define RELAY_LEAVE_GRACE_MS	1000
 /* Endpoint health notes kept between two transactions (beyond: not noted). */
