@@ -42,6 +42,10 @@ CREATE TABLE learning.relay_endpoints (
 COMMENT ON TABLE learning.relay_endpoints IS
     'Circuit breaker of the relay: one row per endpoint (webhook id, 0: SSE publisher) whose latest attempts failed; none of its deliveries is tried before open_until';
 
+-- Claims go endpoint by endpoint: the queue-wide due index gives way to a
+-- per-endpoint one (a plan walking due rows of every endpoint for each
+-- endpoint would cost the product of the two).
+DROP INDEX learning.relay_queue_due_idx;
 CREATE INDEX relay_queue_webhook_due_idx ON learning.relay_queue (webhook_id, next_attempt_at) WHERE state = 'pending';
 COMMENT ON INDEX learning.relay_queue_webhook_due_idx IS
     'Per endpoint, its pending deliveries in due order: the relay claims round-robin by endpoint and skips whole endpoints';

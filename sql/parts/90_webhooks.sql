@@ -47,7 +47,6 @@ CREATE TABLE learning.relay_queue (
     enqueued_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, webhook_id, event_id)
 );
-CREATE INDEX relay_queue_due_idx ON learning.relay_queue (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX relay_queue_webhook_idx ON learning.relay_queue (webhook_id);
 COMMENT ON TABLE learning.relay_queue IS
     'Deliveries not finished yet, one per (event, webhook); webhook_id 0 is the SSE publisher; dead rows stay until the delivery retention';
