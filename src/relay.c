@@ -839,7 +839,6 @@ relay_start_ready(void)
 	TimestampTz now = GetCurrentTimestamp();
 	int			fresh = relay_fresh_count(now);
 	int			keep = 0;
-	bool		started = false;
 
 	for (int i = 0; i < n_ready; i++)
 	{
@@ -875,16 +874,8 @@ relay_start_ready(void)
 		inflight[n_inflight++] = t;
 		ep->inflight++;
 		fresh++;
-		started = true;
 	}
 	n_ready = keep;
-	/* send at once: the next POST of an endpoint goes out as its last one ends */
-	if (started)
-	{
-		int			running;
-
-		(void) curl_multi_perform(relay_multi, &running);
-	}
 }
 
 /*
