@@ -62,8 +62,11 @@ CREATE FUNCTION learning.relay_claim(max_rows integer, busy_webhooks bigint[], b
     RETURNS TABLE (tenant_id text, webhook_id bigint, event_id bigint, attempt integer,
                    url text, secret text, body text)
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
--- plpgsql, not sql: its plan is prepared once per relay process
+    SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
+-- plpgsql, not sql: its plan is prepared once per relay process.  Index
+-- scans only: the queue is often analyzed while nearly empty, and a
+-- sequential scan per endpoint over a queue that has grown since would cost
+-- endpoints times rows.
 BEGIN
     RETURN QUERY
     WITH RECURSIVE hooks(webhook_id) AS (
@@ -168,7 +171,8 @@ COMMENT ON FUNCTION learning.relay_note_endpoints(bigint[], boolean[], interval,
 
 CREATE FUNCTION learning.relay_next_due(sse_on boolean) RETURNS timestamptz
     LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp AS $$
+    SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
+    -- index scans only, as in learning.relay_claim
     WITH RECURSIVE hooks(webhook_id) AS (
         (SELECT q.webhook_id FROM learning.relay_queue q WHERE q.state = 'pending'
           ORDER BY q.webhook_id LIMIT 1)
