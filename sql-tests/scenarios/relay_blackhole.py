@@ -13,10 +13,15 @@ connections open at once on one port> <most connections open at once in
 total>", the figures a fair relay bounds.
 """
 import asyncio
+import os
+import resource
 import signal
 import sys
 
 FIRST, COUNT, STATS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# one descriptor per port and per connection: more than the usual soft limit
+_, HARD = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (HARD, HARD))
 open_now = [0] * COUNT
 most_per_port = 0
 most_total = 0
@@ -27,7 +32,6 @@ accepted = 0
 def write_stats():
     with open(STATS + ".tmp", "w") as f:
         f.write("%d %d %d\n" % (accepted, most_per_port, most_total))
-    import os
     os.replace(STATS + ".tmp", STATS)
 
 
