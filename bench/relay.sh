@@ -107,9 +107,12 @@ if [[ $PARTS == *fairness* ]]; then
     python3 sql-tests/scenarios/relay_blackhole.py $DPORT "$DEAD" "$W/blackhole.stats" 2>"$W/blackhole.stderr" &
     RELAY_PIDS+=($!)
     wait_port $DPORT 20 && wait_port $((DPORT + DEAD - 1)) 20
+    # a receiver of its own for the healthy endpoint (the first one has served the runs above)
+    start_rx fast $((RXP + 1)) "$W/rx2.log" "$SECRET"
+    q $P $DB "SELECT learning.set_webhook_enabled(1, false)" >/dev/null
+    q $P $DB "SELECT learning.create_webhook('http://127.0.0.1:$((RXP + 1))/healthy', NULL, 'acme', '$SECRET')" >/dev/null
     q $P $DB "SELECT count(learning.create_webhook('http://127.0.0.1:' || ($DPORT + k) || '/dead', NULL, 'acme'))
                 FROM generate_series(0, $DEAD - 1) k" >/dev/null
-    : >"$W/rx.log"
     q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g)))
                 FROM generate_series(1, 20) g" >/dev/null
     t0=$(now_s)
@@ -123,11 +126,11 @@ if [[ $PARTS == *fairness* ]]; then
             END LOOP;
         END \$\$" >/dev/null
     for ((i = 0; i < 100; i++)); do
-        [ "$(awk '$3 == 200 && $7 != "-"' "$W/rx.log" | wc -l)" -ge $((SECS * 10)) ] && break
+        [ "$(awk '$3 == 200 && $7 != "-"' "$W/rx2.log" | wc -l)" -ge $((SECS * 10)) ] && break
         sleep 0.1
     done
     t1=$(now_s)
-    awk '$3 == 200 && $7 != "-" { printf "%.3f\n", ($1 - $7) * 1000 }' "$W/rx.log" | sort -n >"$W/lat"
+    awk '$3 == 200 && $7 != "-" { printf "%.3f\n", ($1 - $7) * 1000 }' "$W/rx2.log" | sort -n >"$W/lat"
     read -r accepted per_port at_once <"$W/blackhole.stats"
     tries=$(q $P $DB "SELECT count(*) FROM learning.webhook_deliveries d JOIN learning.webhooks w ON w.id = d.webhook_id
                        WHERE w.url LIKE '%/dead' AND d.attempted_at >= to_timestamp($t0) - interval '5 s'")

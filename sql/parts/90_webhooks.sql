@@ -316,12 +316,22 @@ CREATE FUNCTION learning.relay_claim(max_rows integer, busy_webhooks bigint[], b
     RETURNS TABLE (tenant_id text, webhook_id bigint, event_id bigint, attempt integer,
                    url text, secret text, body text)
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
--- plpgsql, not sql: its plan is prepared once per relay process.  Index
--- scans only: the queue is often analyzed while nearly empty, and a
--- sequential scan per endpoint over a queue that has grown since would cost
--- endpoints times rows.
+    SET search_path = pg_catalog, pg_temp AS $$
+-- plpgsql, not sql: its plan is prepared once per relay process.
 BEGIN
+    -- Autovacuum often analyzes the queue while it is nearly empty; planned
+    -- for a tiny table, a claim over a queue that has grown since scans it
+    -- once per endpoint.  A queue analyzed with fewer than 250 rows that has
+    -- 1000 now, or four times its analyzed size, is analyzed again first (the
+    -- plans are then made anew).
+    IF (SELECT c.reltuples < 250 FROM pg_catalog.pg_class c
+         WHERE c.oid = 'learning.relay_queue'::pg_catalog.regclass)
+       AND (SELECT count(*) FROM (SELECT FROM learning.relay_queue LIMIT 1000) s) = 1000
+       OR pg_catalog.pg_relation_size('learning.relay_queue') >
+          4 * 8192 * (SELECT GREATEST(c.relpages, 8) FROM pg_catalog.pg_class c
+                       WHERE c.oid = 'learning.relay_queue'::pg_catalog.regclass) THEN
+        ANALYZE learning.relay_queue;
+    END IF;
     RETURN QUERY
     WITH RECURSIVE hooks(webhook_id) AS (
         -- every endpoint with pending rows, one index probe each
@@ -425,8 +435,7 @@ COMMENT ON FUNCTION learning.relay_note_endpoints(bigint[], boolean[], interval,
 
 CREATE FUNCTION learning.relay_next_due(sse_on boolean) RETURNS timestamptz
     LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
-    -- index scans only, as in learning.relay_claim
+    SET search_path = pg_catalog, pg_temp AS $$
     WITH RECURSIVE hooks(webhook_id) AS (
         (SELECT q.webhook_id FROM learning.relay_queue q WHERE q.state = 'pending'
           ORDER BY q.webhook_id LIMIT 1)
