@@ -16,13 +16,28 @@
  *	  extension is missing, says so in the database's slot and exits, so a
  *	  database without the extension costs one short-lived worker, once;
  *	- CREATE EXTENSION learning, once committed, asks the launcher to start
- *	  a scheduler at once (a probe would never come back by itself);
- *	- a database with the extension gets a scheduler and a relay worker.
+ *	  a scheduler at once (a probe would never come back by itself).
+ *
+ * The pool: a database with the extension gets a worker only while it has
+ * something to do, and at most learning.max_workers database workers run at
+ * once, whatever the number of databases.  A "learning scheduler" starts
+ * when one of its database's jobs is due (the launcher knows the start of
+ * each job's last run from the scheduler's reports, and the intervals from
+ * its own settings), runs the due jobs, and leaves.  A "learning relay"
+ * starts when a commit queued deliveries or a retry falls due, and leaves
+ * once nothing is due for a while (pool.c, relay.c).  When more databases
+ * need a worker than the pool has, the one waiting longest is served first;
+ * meanwhile the running workers are told that others wait, and leave as soon
+ * as they are idle, or after their quantum (LEARNING_WORKER_QUANTUM_MS), so
+ * the pool rotates; learning.job_status says when a database waits.
  *
  * Life cycle: the schedulers and relays are dynamic workers with
  * bgw_notify_pid = launcher and BGW_NEVER_RESTART: the launcher alone decides
- * when one starts again (LEARNING_RESTART_SECONDS after it stopped, longer
- * when it keeps failing at start-up), so that a worker stopped for DROP
+ * when one starts again.  A worker that leaves saying its work is done is
+ * started again when its database next needs one; a worker that stops
+ * otherwise (killed, crashed) is started again LEARNING_RESTART_SECONDS
+ * after it stopped, longer when it keeps failing at start-up, even when
+ * nothing seems due (it may have left work half done), so that a worker stopped for DROP
  * DATABASE is never brought back by the postmaster.  The launcher itself is
  * a static worker the postmaster restarts.  A new launcher adopts the workers
  * of its predecessor through the pids in shared memory rather than starting
@@ -56,6 +71,8 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
@@ -108,7 +125,24 @@ typedef struct LauncherWorker
 	TimestampTz restart_at;		/* not started again before this */
 	int			fast_exits;		/* consecutive exits soon after start */
 	bool		warned;			/* a start failure was logged */
+	bool		must_restart;	/* stopped without finishing: start again at restart_at */
 } LauncherWorker;
+
+/* How a database worker stopped (worker_stopped). */
+typedef enum WorkerStop
+{
+	STOPPED_DONE,				/* left by itself, its work done */
+	STOPPED_ON_REQUEST,			/* stopped for a utility command */
+	STOPPED_UNEXPECTEDLY		/* killed, crashed, failed */
+} WorkerStop;
+
+/* A database worker the pool should start (launcher_act). */
+typedef struct LauncherCandidate
+{
+	struct LauncherDb *db;
+	bool		scheduler;		/* else the relay */
+	TimestampTz due;			/* since when it is needed */
+} LauncherCandidate;
 
 typedef struct LauncherDb
 {
@@ -146,16 +180,20 @@ static Oid	database_to_release(Node *parsetree);
 static bool may_own_database(Oid dboid);
 static bool database_is_template(Oid dboid);
 static void release_database(Oid dboid);
-static LearningDbSlot *slot_get(Oid dboid);
 static void launcher_detach(int code, Datum arg);
 static void launcher_adopt(void);
 static void launcher_scan_databases(void);
 static void launcher_sync(TimestampTz now);
 static void launcher_reap(LauncherDb *db, TimestampTz now);
 static bool worker_refresh(LauncherWorker *w, const char *bgw_type);
-static void worker_stopped(LauncherWorker *w, bool requested, bool healthy, TimestampTz now);
+static void worker_stopped(LauncherWorker *w, WorkerStop how, bool healthy, TimestampTz now);
+static bool worker_running(const LauncherWorker *w);
+static TimestampTz scheduler_due_at(LauncherDb *db, LearningDbSlot *slot, TimestampTz now);
+static TimestampTz relay_due_at(LauncherDb *db, LearningDbSlot *slot);
+static int	candidate_cmp(const void *a, const void *b);
+static void launcher_set_waiting(LauncherCandidate *c, int n, int first_waiting, TimestampTz now);
 static void worker_stop(LauncherWorker *w, const char *bgw_type);
-static void worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now);
+static bool worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now);
 static void launcher_act(TimestampTz now);
 static long launcher_timeout(TimestampTz now, TimestampTz next_scan);
 
@@ -193,14 +231,14 @@ learning_register_launcher(void)
 }
 
 /*
- * workers_shmem_size: one slot per possible worker pair plus a few for
- * requests about databases that have no worker yet.
+ * workers_shmem_size: one slot per database with the extension (they keep
+ * what the pool knows of each), plus requests about the others.
  */
 static Size
 workers_shmem_size(void)
 {
 	return add_size(offsetof(LearningWorkersShared, slots),
-					mul_size(max_worker_processes + 8, sizeof(LearningDbSlot)));
+					mul_size(LEARNING_MAX_DATABASES, sizeof(LearningDbSlot)));
 }
 
 /* workers_shmem_request asks for the table and its lock. */
@@ -228,7 +266,7 @@ workers_shmem_startup(void)
 	{
 		memset(LearningWorkers, 0, workers_shmem_size());
 		LearningWorkers->lock = &(GetNamedLWLockTranche("learning workers"))->lock;
-		LearningWorkers->nslots = max_worker_processes + 8;
+		LearningWorkers->nslots = LEARNING_MAX_DATABASES;
 		LearningWorkers->rescan = true;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -245,11 +283,12 @@ learning_slot_find(Oid dboid)
 }
 
 /*
- * slot_get: the slot of a database, taking a free one if needed; NULL when
- * the table is full.  Caller holds the lock exclusively.
+ * learning_slot_get: the slot of a database, taking a free one if needed;
+ * NULL when the table is full.  Caller holds the lock exclusively.  Never
+ * fails otherwise (commit callbacks call it).
  */
-static LearningDbSlot *
-slot_get(Oid dboid)
+LearningDbSlot *
+learning_slot_get(Oid dboid)
 {
 	LearningDbSlot *slot = learning_slot_find(dboid);
 
@@ -541,7 +580,7 @@ workers_xact_callback(XactEvent event, void *arg)
 	}
 	if (commit && pending_extension_created)
 	{
-		LearningDbSlot *slot = slot_get(MyDatabaseId);
+		LearningDbSlot *slot = learning_slot_get(MyDatabaseId);
 
 		if (slot != NULL)
 			slot->start_requested = true;
@@ -767,6 +806,7 @@ launcher_sync(TimestampTz now)
 			slot->start_requested = false;
 			if (db->state != DB_ACTIVE)
 				db->state = DB_UNKNOWN;
+			slot->jobs_known = false;
 			db->scheduler.restart_at = 0;
 			db->scheduler.fast_exits = 0;
 		}
@@ -802,35 +842,74 @@ launcher_sync(TimestampTz now)
 	hash_seq_init(&hs, launcher_dbs);
 	while ((db = hash_seq_search(&hs)) != NULL)
 	{
-		if (!db->exists && db->scheduler.pid == 0 && db->scheduler.handle == NULL &&
-			db->relay.pid == 0 && db->relay.handle == NULL)
+		if (!db->exists && !worker_running(&db->scheduler) && !worker_running(&db->relay))
 			(void) hash_search(launcher_dbs, &db->dboid, HASH_REMOVE, NULL);
 	}
 }
 
-/* launcher_reap notices the workers of a database that stopped. */
+/* worker_running: whether a worker runs, or is about to. */
+static bool
+worker_running(const LauncherWorker *w)
+{
+	return w->pid != 0 || w->handle != NULL;
+}
+
+/*
+ * launcher_reap notices the workers of a database that stopped: those that
+ * said their work was done may start again whenever needed, the others are
+ * restarted after a delay.
+ */
 static void
 launcher_reap(LauncherDb *db, TimestampTz now)
 {
-	bool		had_scheduler = db->scheduler.pid != 0 || db->scheduler.handle != NULL;
-	bool		had_relay = db->relay.pid != 0 || db->relay.handle != NULL;
+	bool		had_scheduler = worker_running(&db->scheduler);
+	bool		had_relay = worker_running(&db->relay);
+	bool		scheduler_gone = had_scheduler && !worker_refresh(&db->scheduler, LEARNING_SCHEDULER_TYPE);
+	bool		relay_gone = had_relay && !worker_refresh(&db->relay, LEARNING_RELAY_TYPE);
+	LearningDbSlot *slot;
+	bool		healthy = false;
+	bool		scheduler_done = false;
+	bool		relay_done = false;
 
-	if (had_scheduler && !worker_refresh(&db->scheduler, LEARNING_SCHEDULER_TYPE))
+	if (!scheduler_gone && !relay_gone)
+	{
+		if (!worker_running(&db->scheduler) && !worker_running(&db->relay))
+			db->stopping = false;
+		return;
+	}
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	slot = learning_slot_find(db->dboid);
+	if (slot != NULL)
 	{
 		/* a scheduler that got as far as looking at pg_extension started fine */
-		LearningDbSlot *slot;
-		bool		healthy;
-
-		LWLockAcquire(LearningWorkers->lock, LW_SHARED);
-		slot = learning_slot_find(db->dboid);
-		healthy = slot != NULL && (slot->extension_present || slot->extension_absent);
-		LWLockRelease(LearningWorkers->lock);
-		worker_stopped(&db->scheduler, db->stopping || db->state == DB_ABSENT, healthy, now);
+		healthy = slot->extension_present || slot->extension_absent;
+		if (scheduler_gone)
+		{
+			scheduler_done = slot->scheduler_done;
+			slot->scheduler_done = false;
+			slot->scheduler_pid = 0;
+		}
+		if (relay_gone)
+		{
+			relay_done = slot->relay_done;
+			slot->relay_done = false;
+			slot->relay_pid = 0;
+		}
 	}
-	if (had_relay && !worker_refresh(&db->relay, LEARNING_RELAY_TYPE))
-		worker_stopped(&db->relay, db->stopping || db->state == DB_ABSENT, false, now);
-	if (db->scheduler.pid == 0 && db->scheduler.handle == NULL &&
-		db->relay.pid == 0 && db->relay.handle == NULL)
+	LWLockRelease(LearningWorkers->lock);
+
+	if (scheduler_gone)
+		worker_stopped(&db->scheduler,
+					   scheduler_done || db->state == DB_ABSENT ? STOPPED_DONE :
+					   db->stopping ? STOPPED_ON_REQUEST : STOPPED_UNEXPECTEDLY,
+					   healthy, now);
+	if (relay_gone)
+		worker_stopped(&db->relay,
+					   relay_done || db->state == DB_ABSENT ? STOPPED_DONE :
+					   db->stopping ? STOPPED_ON_REQUEST : STOPPED_UNEXPECTEDLY,
+					   false, now);
+	if (!worker_running(&db->scheduler) && !worker_running(&db->relay))
 		db->stopping = false;
 }
 
@@ -865,21 +944,25 @@ worker_refresh(LauncherWorker *w, const char *bgw_type)
 }
 
 /*
- * worker_stopped sets when a stopped worker may start again: at once when it
- * was stopped on purpose (holds and states decide), after
- * LEARNING_RESTART_SECONDS otherwise, doubling for each consecutive exit soon
- * after start unless the worker is known to have started fine (a worker
- * failing at start-up must not loop; at most 5 minutes).
+ * worker_stopped sets when a stopped worker may start again: whenever its
+ * database needs one when it left with its work done; as soon as the
+ * database is released when it was stopped for a utility command (its work
+ * was cut short: leased deliveries wait for the next relay); otherwise
+ * (killed, crashed) LEARNING_RESTART_SECONDS later, doubling for each
+ * consecutive exit soon after start unless the worker is known to have
+ * started fine (a worker failing at start-up must not loop; at most 5
+ * minutes).  The last two start again even when nothing seems due.
  */
 static void
-worker_stopped(LauncherWorker *w, bool requested, bool healthy, TimestampTz now)
+worker_stopped(LauncherWorker *w, WorkerStop how, bool healthy, TimestampTz now)
 {
 	int			delay_ms = LEARNING_RESTART_SECONDS * 1000;
 
-	if (requested)
+	if (how != STOPPED_UNEXPECTEDLY)
 	{
 		w->restart_at = 0;
 		w->fast_exits = 0;
+		w->must_restart = (how == STOPPED_ON_REQUEST);
 		return;
 	}
 	if (!healthy && w->started_at != 0 &&
@@ -890,6 +973,7 @@ worker_stopped(LauncherWorker *w, bool requested, bool healthy, TimestampTz now)
 	for (int i = 0; i < w->fast_exits && delay_ms < 300000; i++)
 		delay_ms *= 2;
 	w->restart_at = TimestampTzPlusMilliseconds(now, Min(delay_ms, 300000));
+	w->must_restart = true;
 }
 
 /* worker_stop asks a worker to stop: through its handle, or by signal. */
@@ -905,9 +989,9 @@ worker_stop(LauncherWorker *w, const char *bgw_type)
 /*
  * worker_start starts the scheduler or the relay of a database and waits for
  * the postmaster to fork it, so that its pid is in the slot before anyone may
- * need to stop it.
+ * need to stop it.  False when no background worker slot was free.
  */
-static void
+static bool
 worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 {
 	BackgroundWorker bgw;
@@ -919,11 +1003,17 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 	bool		registered;
 
 	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
-	slot = slot_get(db->dboid);
-	if (slot != NULL && scheduler)
+	slot = learning_slot_get(db->dboid);
+	if (slot != NULL)
 	{
-		slot->extension_present = false;
-		slot->extension_absent = false;
+		if (scheduler)
+		{
+			slot->extension_present = false;
+			slot->extension_absent = false;
+			slot->scheduler_done = false;
+		}
+		else
+			slot->relay_done = false;
 	}
 	LWLockRelease(LearningWorkers->lock);
 	if (slot == NULL)
@@ -933,10 +1023,10 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("too many databases for the learning launcher: no %s for database %u",
 							type, db->dboid),
-					 errhint("You might need to increase max_worker_processes.")));
+					 errdetail("The launcher's table holds %d databases.", LEARNING_MAX_DATABASES)));
 		w->warned = true;
 		w->restart_at = TimestampTzPlusMilliseconds(now, 30000);
-		return;
+		return true;
 	}
 
 	memset(&bgw, 0, sizeof(bgw));
@@ -958,18 +1048,18 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 	if (!registered)
 	{
 		if (!w->warned)
-			ereport(WARNING,
+			ereport(LOG,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("could not start a %s for database %u", type, db->dboid),
-					 errdetail("All background worker slots are in use; the launcher tries again every %d seconds.",
-							   2 * LEARNING_RESTART_SECONDS),
+					 errmsg("could not start a %s for database %u: all background worker slots are in use",
+							type, db->dboid),
+					 errdetail("The database waits; learning.job_status says so."),
 					 errhint("You might need to increase max_worker_processes.")));
 		w->warned = true;
-		w->restart_at = TimestampTzPlusMilliseconds(now, 2 * LEARNING_RESTART_SECONDS * 1000);
-		return;
+		return false;
 	}
 	w->warned = false;
 	w->started_at = now;
+	w->must_restart = false;
 
 	switch (WaitForBackgroundWorkerStartup(handle, &pid))
 	{
@@ -980,7 +1070,7 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 		case BGWH_STOPPED:
 			/* gone already; launcher_reap will not see it, so count it here */
 			pfree(handle);
-			worker_stopped(w, false, false, now);
+			worker_stopped(w, STOPPED_UNEXPECTEDLY, false, now);
 			break;
 		default:
 			/* BGWH_POSTMASTER_DIED */
@@ -991,62 +1081,227 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 	if ((slot = learning_slot_find(db->dboid)) != NULL)
 	{
 		if (scheduler)
+		{
 			slot->scheduler_pid = w->pid;
+			slot->jobs_waiting_since = 0;
+		}
 		else
+		{
 			slot->relay_pid = w->pid;
+			slot->relay_waiting_since = 0;
+		}
 	}
 	LWLockRelease(LearningWorkers->lock);
+	return true;
 }
 
 /*
- * launcher_act stops the workers that must stop and starts the ones that are
- * missing.
+ * scheduler_due_at: since when the database needs a scheduler, or
+ * DT_NOEND: a probe for a database not yet known, a job due by its last run
+ * and interval (never while learning.enabled is off), a restart.  Caller
+ * holds the lock.
+ */
+static TimestampTz
+scheduler_due_at(LauncherDb *db, LearningDbSlot *slot, TimestampTz now)
+{
+	TimestampTz due = DT_NOEND;
+
+	if (db->scheduler.must_restart)
+		due = db->scheduler.restart_at;
+	if (db->state == DB_UNKNOWN || slot == NULL || !slot->jobs_known)
+		return Min(due, now);
+	if (!learning_enabled)
+		return due;
+	for (int job = 0; job < LEARNING_NJOBS; job++)
+	{
+		TimestampTz last = slot->last_started[job];
+
+		/* never ran, or the clock went back: due now */
+		if (last == 0 || last > now)
+			return Min(due, now);
+		due = Min(due, TimestampTzPlusMilliseconds(last, learning_job_interval_ms(job)));
+	}
+	return due;
+}
+
+/*
+ * relay_due_at: since when the database needs a relay, or DT_NOEND: a
+ * commit queued deliveries, a retry or an open circuit falls due, a restart.
+ * Caller holds the lock.
+ */
+static TimestampTz
+relay_due_at(LauncherDb *db, LearningDbSlot *slot)
+{
+	TimestampTz due = DT_NOEND;
+
+	if (db->relay.must_restart)
+		due = db->relay.restart_at;
+	if (slot == NULL)
+		return due;
+	if (slot->relay_requested)
+		due = Min(due, slot->relay_requested_at);
+	if (slot->relay_known && slot->relay_due != 0)
+		due = Min(due, slot->relay_due);
+	return due;
+}
+
+/* candidate_cmp: longest waiting first. */
+static int
+candidate_cmp(const void *a, const void *b)
+{
+	TimestampTz x = ((const LauncherCandidate *) a)->due;
+	TimestampTz y = ((const LauncherCandidate *) b)->due;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * launcher_set_waiting records which databases wait for a worker (the
+ * candidates from first_waiting on) and since when, for learning.job_status
+ * and for the running workers, which leave sooner while others wait.
+ */
+static void
+launcher_set_waiting(LauncherCandidate *c, int n, int first_waiting, TimestampTz now)
+{
+	int			waiting = n - first_waiting;
+	bool		news;
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	news = waiting > 0 && LearningWorkers->waiting == 0;
+	LearningWorkers->waiting = waiting;
+	for (int i = 0; i < LearningWorkers->nslots; i++)
+	{
+		LearningWorkers->slots[i].jobs_waiting_since = 0;
+		LearningWorkers->slots[i].relay_waiting_since = 0;
+	}
+	for (int i = first_waiting; i < n; i++)
+	{
+		LearningDbSlot *slot = learning_slot_find(c[i].db->dboid);
+
+		if (slot == NULL)
+			continue;
+		if (c[i].scheduler)
+			slot->jobs_waiting_since = Min(c[i].due, now);
+		else
+			slot->relay_waiting_since = Min(c[i].due, now);
+	}
+	LWLockRelease(LearningWorkers->lock);
+
+	/* idle workers sleep: tell them at once that others wait */
+	if (news)
+	{
+		HASH_SEQ_STATUS hs;
+		LauncherDb *db;
+
+		hash_seq_init(&hs, launcher_dbs);
+		while ((db = hash_seq_search(&hs)) != NULL)
+		{
+			pid_t		pids[2] = {db->scheduler.pid, db->relay.pid};
+
+			for (int k = 0; k < 2; k++)
+			{
+				PGPROC	   *proc = pids[k] != 0 ? BackendPidGetProc(pids[k]) : NULL;
+
+				if (proc != NULL)
+					SetLatch(&proc->procLatch);
+			}
+		}
+	}
+}
+
+/*
+ * launcher_act stops the workers that must stop, then starts, longest
+ * waiting first, the workers that databases need, as long as the pool
+ * (learning.max_workers) and the server's background worker slots allow.
  */
 static void
 launcher_act(TimestampTz now)
 {
 	HASH_SEQ_STATUS hs;
 	LauncherDb *db;
+	LauncherCandidate *cand;
+	int			ncand = 0;
+	int			running = 0;
 	int			probes = 0;
-	bool		scheduler_running;
-	bool		relay_running;
+	int			started;
+	bool		full = false;
 
-	hash_seq_init(&hs, launcher_dbs);
-	while ((db = hash_seq_search(&hs)) != NULL)
-		if (db->state == DB_UNKNOWN && (db->scheduler.pid != 0 || db->scheduler.handle != NULL))
-			probes++;
+	cand = palloc(sizeof(LauncherCandidate) * 2 * Max(hash_get_num_entries(launcher_dbs), 1));
 
+	LWLockAcquire(LearningWorkers->lock, LW_SHARED);
 	hash_seq_init(&hs, launcher_dbs);
 	while ((db = hash_seq_search(&hs)) != NULL)
 	{
-		scheduler_running = db->scheduler.pid != 0 || db->scheduler.handle != NULL;
-		relay_running = db->relay.pid != 0 || db->relay.handle != NULL;
+		bool		scheduler_running = worker_running(&db->scheduler);
+		bool		relay_running = worker_running(&db->relay);
+		LearningDbSlot *slot;
+		TimestampTz due;
 
+		running += scheduler_running + relay_running;
+		if (db->state == DB_UNKNOWN && scheduler_running)
+			probes++;
+		if (!db->exists || db->held || db->stopping || db->state == DB_ABSENT)
+			continue;
+
+		slot = learning_slot_find(db->dboid);
+		if (!scheduler_running && now >= db->scheduler.restart_at &&
+			(due = scheduler_due_at(db, slot, now)) <= now)
+		{
+			cand[ncand].db = db;
+			cand[ncand].scheduler = true;
+			cand[ncand++].due = due;
+		}
+		if (db->state == DB_ACTIVE && !relay_running && now >= db->relay.restart_at &&
+			(due = relay_due_at(db, slot)) <= now)
+		{
+			cand[ncand].db = db;
+			cand[ncand].scheduler = false;
+			cand[ncand++].due = due;
+		}
+	}
+	LWLockRelease(LearningWorkers->lock);
+
+	/* stop what must stop (outside the lock: it signals) */
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+	{
 		if (!db->exists || db->held || db->stopping || db->state == DB_ABSENT)
 		{
-			if (scheduler_running && db->state != DB_ABSENT)
+			if (worker_running(&db->scheduler) && db->state != DB_ABSENT)
 				worker_stop(&db->scheduler, LEARNING_SCHEDULER_TYPE);
-			if (relay_running)
+			if (worker_running(&db->relay))
 				worker_stop(&db->relay, LEARNING_RELAY_TYPE);
-			continue;
 		}
-
-		if (!scheduler_running && now >= db->scheduler.restart_at &&
-			(db->state == DB_ACTIVE || probes < LAUNCHER_MAX_PROBES))
-		{
-			if (db->state == DB_UNKNOWN)
-				probes++;
-			worker_start(db, &db->scheduler, true, now);
-		}
-		if (db->state == DB_ACTIVE && !relay_running && now >= db->relay.restart_at)
-			worker_start(db, &db->relay, false, now);
 	}
+
+	qsort(cand, ncand, sizeof(LauncherCandidate), candidate_cmp);
+	for (started = 0; started < ncand && running < learning_max_workers && !full; started++)
+	{
+		LauncherCandidate *c = &cand[started];
+
+		/* databases not probed yet: a few at a time, in their turn */
+		if (c->scheduler && c->db->state == DB_UNKNOWN)
+		{
+			if (probes >= LAUNCHER_MAX_PROBES)
+				continue;
+			probes++;
+		}
+		if (worker_start(c->db, c->scheduler ? &c->db->scheduler : &c->db->relay, c->scheduler, now))
+			running++;
+		else
+			full = true;		/* the server's worker slots: wait for one */
+	}
+	if (full)
+		started--;
+	launcher_set_waiting(cand, ncand, started, now);
+	pfree(cand);
 }
 
 /*
  * launcher_timeout: milliseconds until the launcher has something to do
- * (a scan, a restart, a hold that ends), polling every second while it
- * watches adopted workers, which send it no notifications.
+ * (a scan, a job or delivery falling due, a restart, a hold that ends),
+ * polling every second while it watches adopted workers, which send it no
+ * notifications.  A worker that leaves wakes it (bgw_notify_pid).
  */
 static long
 launcher_timeout(TimestampTz now, TimestampTz next_scan)
@@ -1054,15 +1309,17 @@ launcher_timeout(TimestampTz now, TimestampTz next_scan)
 	HASH_SEQ_STATUS hs;
 	LauncherDb *db;
 	TimestampTz wake = next_scan;
+	bool		waiting;
 
+	LWLockAcquire(LearningWorkers->lock, LW_SHARED);
+	waiting = LearningWorkers->waiting > 0;
 	hash_seq_init(&hs, launcher_dbs);
 	while ((db = hash_seq_search(&hs)) != NULL)
 	{
 		bool		watching_adopted = (db->scheduler.pid != 0 && db->scheduler.handle == NULL) ||
 			(db->relay.pid != 0 && db->relay.handle == NULL);
-
-		bool		running = db->scheduler.pid != 0 || db->scheduler.handle != NULL ||
-			db->relay.pid != 0 || db->relay.handle != NULL;
+		bool		running = worker_running(&db->scheduler) || worker_running(&db->relay);
+		LearningDbSlot *slot = learning_slot_find(db->dboid);
 
 		/* a worker started while a backend asked for the database: stop it soon */
 		if (running && (db->held || !db->exists))
@@ -1071,15 +1328,22 @@ launcher_timeout(TimestampTz now, TimestampTz next_scan)
 			wake = Min(wake, TimestampTzPlusMilliseconds(now, 1000));
 		if (db->held)
 			wake = Min(wake, db->hold_until);
-		if (db->exists && db->state != DB_ABSENT)
-		{
-			if (db->scheduler.restart_at > now && db->scheduler.pid == 0 && db->scheduler.handle == NULL)
-				wake = Min(wake, db->scheduler.restart_at);
-			if (db->relay.restart_at > now && db->relay.pid == 0 && db->relay.handle == NULL)
-				wake = Min(wake, db->relay.restart_at);
-		}
+		if (!db->exists || db->held || db->state == DB_ABSENT)
+			continue;
+		if (!worker_running(&db->scheduler))
+			wake = Min(wake, Max(scheduler_due_at(db, slot, now), db->scheduler.restart_at));
+		if (db->state == DB_ACTIVE && !worker_running(&db->relay))
+			wake = Min(wake, Max(relay_due_at(db, slot), db->relay.restart_at));
 	}
+	LWLockRelease(LearningWorkers->lock);
+	/*
+	 * Needed now but not started: waiting for the pool (a worker that leaves
+	 * wakes the launcher) or for a background worker slot of the server (no
+	 * notice): look again soon, without spinning.
+	 */
 	if (wake <= now)
-		return 10L;
-	return Max(10L, (long) ((wake - now) / 1000));
+		wake = TimestampTzPlusMilliseconds(now, 250);
+	if (waiting)
+		wake = Min(wake, TimestampTzPlusMilliseconds(now, 250));
+	return Max(10L, (long) Min((wake - now) / 1000, (int64) 60000));
 }

@@ -23,6 +23,7 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/guc.h"
 
 #include "learning.h"
@@ -43,6 +44,7 @@ int			learning_expire_overdue_interval = 60 * 60 * 1000;
 int			learning_calibration_check_interval = 6 * 60 * 60 * 1000;
 int			learning_job_history_retention = 7 * 24 * 60 * 60;
 int			learning_job_batch_tenants = 1000;
+int			learning_max_workers = 4;
 
 /* GUC variables of the event relay (relay.c, http.c). */
 int			learning_webhook_timeout = 5000;
@@ -123,6 +125,13 @@ _PG_init(void)
 							"Bounds the locks and memory of one transaction, and what a failing batch holds back.",
 							&learning_job_batch_tenants, 1000, 1, 1000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	/* a server-start setting exists only where the library is preloaded */
+	DefineCustomIntVariable("learning.max_workers",
+							"Database workers (schedulers and relays) running at once, over all databases.",
+							"Set at server start; they come out of max_worker_processes, besides the launcher.",
+							&learning_max_workers, 4, 1, MAX_BACKENDS,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_INTERNAL,
+							0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("learning.event_retention",
 							"How long outbox events (learning.events) are kept for learning.events_since.",

@@ -83,6 +83,7 @@ extern int	learning_expire_overdue_interval;
 extern int	learning_calibration_check_interval;
 extern int	learning_job_history_retention;
 extern int	learning_job_batch_tenants;
+extern int	learning_max_workers;
 
 /* learning.c: GUCs of the event relay (relay.c). */
 extern int	learning_webhook_timeout;

@@ -4,17 +4,23 @@
  *		The per-database "learning scheduler" worker (SPEC section 6) and
  *		learning.job_schedule(), the C half of the learning.job_status view.
  *
- * A scheduler is started by the launcher (launcher.c) for one database.  It
- * first looks for the extension: without it, it says so in its slot and
- * exits, and the launcher starts nothing there until CREATE EXTENSION.  With
- * it, it runs each of the five jobs when due: learning.<job>_interval after
- * the start of the job's last scheduled run, as recorded in learning.job_runs,
- * so that a restarted scheduler (or server) does not run again work that was
- * just done.  Each run is its own transaction calling
+ * A scheduler is started by the launcher (launcher.c) from its pool when
+ * one of its database's jobs is due.  It first looks for the extension:
+ * without it, it says so in its slot and exits, and the launcher starts
+ * nothing there until CREATE EXTENSION.  With it, it reports the start of
+ * each job's last scheduled run (from learning.job_runs, so that a
+ * restarted scheduler or server does not run again work that was just done)
+ * and when the database's next delivery is due, then runs each of the five
+ * jobs that is due (learning.<job>_interval after the start of its last
+ * scheduled run), reporting every start.  It stays while a job falls due
+ * within SCHEDULER_LINGER_MS and no other database waits for a worker;
+ * otherwise it says its work is done and exits, and the launcher starts a
+ * scheduler again when the next job is due.  Each run is its own transaction calling
  * learning.execute_job(job, 'scheduler'); a failure is rolled back and
  * recorded by learning.record_failed_job in a transaction of its own, and
- * the loop goes on.  SIGHUP reloads the intervals and learning.enabled;
- * SIGTERM ends the worker through die() at the next interrupt check.
+ * the loop goes on.  SIGHUP reloads the intervals and learning.enabled (off:
+ * the scheduler leaves, and none starts until it is on again); SIGTERM ends
+ * the worker through die() at the next interrupt check.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -49,6 +55,9 @@
 /* Longest sleep: the scheduler looks at its database at least this often. */
 #define SCHEDULER_MAX_SLEEP_MS		60000
 
+/* A scheduler whose next job is due later than this leaves the pool. */
+#define SCHEDULER_LINGER_MS			5000
+
 const char *const learning_job_names[LEARNING_NJOBS] = {
 	"immediate_signals", "engagement_signals", "deal_progression",
 	"expire_overdue", "calibration_check"
@@ -68,7 +77,16 @@ static void scheduler_load_last_runs(void);
 static bool scheduler_run_job(int job);
 static void scheduler_record_failure(int job, TimestampTz started, ErrorData *edata);
 static void scheduler_exit_without_extension(void);
+static void scheduler_report_relay(void);
+static bool scheduler_run_due_jobs(MemoryContext loopcxt);
+static void scheduler_leave(void);
 static long scheduler_sleep_ms(TimestampTz now);
+
+static SPIPlanPtr plan_last_run = NULL;
+static SPIPlanPtr plan_execute = NULL;
+static SPIPlanPtr plan_skip = NULL;
+static SPIPlanPtr plan_failed = NULL;
+static SPIPlanPtr plan_next_due = NULL;
 
 /* learning_job_interval_ms: the interval of a job, from its GUC. */
 int
@@ -99,14 +117,7 @@ learning_scheduler_main(Datum main_arg)
 	MemoryContext loopcxt;
 
 	scheduler_dboid = DatumGetObjectId(main_arg);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	BackgroundWorkerInitializeConnectionByOid(scheduler_dboid, InvalidOid, 0);
-	/* before any SQL: the database's own settings may name a planted search_path */
-	learning_worker_pin_search_path();
-	pgstat_report_appname(LEARNING_SCHEDULER_TYPE);
+	learning_worker_connect(scheduler_dboid, LEARNING_SCHEDULER_TYPE);
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "learning scheduler loop",
 									ALLOCSET_DEFAULT_SIZES);
@@ -118,13 +129,18 @@ learning_scheduler_main(Datum main_arg)
 	if (!learning_worker_wait_for_schema("scheduler"))
 		scheduler_exit_without_extension();
 	scheduler_load_last_runs();
+	learning_scheduler_report(last_started);
 	scheduler_report_extension(true);
-	ereport(LOG,
+	scheduler_report_relay();
+	ereport(DEBUG1,
 			(errmsg("learning scheduler started for database \"%s\"",
 					scheduler_dbname)));
 
 	for (;;)
 	{
+		long		sleep_ms;
+		int			rc;
+
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -133,32 +149,116 @@ learning_scheduler_main(Datum main_arg)
 		}
 		MemoryContextReset(loopcxt);
 
-		if (learning_enabled)
-		{
-			for (int job = 0; job < LEARNING_NJOBS; job++)
-			{
-				TimestampTz now = GetCurrentTimestamp();
-
-				/* due: never run, clock went back, or the interval has passed */
-				if (last_started[job] != 0 && last_started[job] <= now &&
-					now < TimestampTzPlusMilliseconds(last_started[job],
-													  learning_job_interval_ms(job)))
-					continue;
-				if (!scheduler_run_job(job))
-					scheduler_exit_without_extension();
-				MemoryContextSwitchTo(loopcxt);
-				CHECK_FOR_INTERRUPTS();
-				if (ConfigReloadPending || !learning_enabled)
-					break;
-			}
-		}
+		if (learning_enabled && !scheduler_run_due_jobs(loopcxt))
+			scheduler_leave();	/* its quantum is over and others wait */
 		pgstat_report_stat(false);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 scheduler_sleep_ms(GetCurrentTimestamp()), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/* nothing due soon, paused, or others wait: leave the pool */
+		sleep_ms = scheduler_sleep_ms(GetCurrentTimestamp());
+		if (!learning_enabled || sleep_ms > SCHEDULER_LINGER_MS ||
+			(sleep_ms > 0 && learning_worker_should_yield(false)))
+			scheduler_leave();
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   sleep_ms, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * scheduler_run_due_jobs runs every job that is due, in order, reporting
+ * each start to the launcher.  False when the worker should leave before
+ * the next one (others wait and its quantum is over).
+ */
+static bool
+scheduler_run_due_jobs(MemoryContext loopcxt)
+{
+	for (int job = 0; job < LEARNING_NJOBS; job++)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		/* due: never run, clock went back, or the interval has passed */
+		if (last_started[job] != 0 && last_started[job] <= now &&
+			now < TimestampTzPlusMilliseconds(last_started[job],
+											  learning_job_interval_ms(job)))
+			continue;
+		if (!scheduler_run_job(job))
+			scheduler_exit_without_extension();
+		learning_scheduler_report(last_started);
+		MemoryContextSwitchTo(loopcxt);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending || !learning_enabled)
+			break;
+		if (learning_worker_should_yield(true))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * scheduler_leave: the work is done for now; the launcher starts a
+ * scheduler again when the next job is due.
+ */
+static void
+scheduler_leave(void)
+{
+	learning_scheduler_report(last_started);
+	learning_scheduler_report_exit();
+	pgstat_report_stat(true);
+	proc_exit(0);
+}
+
+/*
+ * scheduler_report_relay tells the launcher when the database's next
+ * delivery is due (learning.relay_next_due), which after a server restart
+ * nobody else knows.  On failure the relay is simply started.
+ */
+static void
+scheduler_report_relay(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile TimestampTz due = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		Oid			argtypes[1] = {BOOLOID};
+		Datum		values[1];
+		bool		isnull;
+		Datum		d;
+
+		values[0] = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
+		SPI_connect();
+		if (SPI_execute_plan(learning_saved_plan(&plan_next_due, "SELECT learning.relay_next_due($1)", 1, argtypes),
+							 values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "learning.relay_next_due failed");
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		due = isnull ? 0 : DatumGetTimestampTz(d);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("learning scheduler could not read when the next delivery is due: %s", edata->message),
+				 errdetail("The relay starts now.")));
+		due = GetCurrentTimestamp();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	learning_scheduler_report_relay(due);
 }
 
 /* scheduler_report_extension tells the launcher what this database has. */
@@ -187,6 +287,7 @@ static void
 scheduler_exit_without_extension(void)
 {
 	scheduler_report_extension(false);
+	learning_scheduler_report_exit();
 	ereport(DEBUG1,
 			(errmsg("learning scheduler: database %u has no learning extension, exiting",
 					scheduler_dboid)));
@@ -238,9 +339,11 @@ scheduler_load_last_runs(void)
 
 			values[0] = CStringGetTextDatum(learning_job_names[job]);
 			SPI_connect();
-			if (SPI_execute_with_args("SELECT max(r.started_at) FROM learning.job_runs r "
-									  "WHERE r.job_name = $1 AND r.run_by = 'scheduler'",
-									  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			if (SPI_execute_plan(learning_saved_plan(&plan_last_run,
+													 "SELECT max(r.started_at) FROM learning.job_runs r "
+													 "WHERE r.job_name = $1 AND r.run_by = 'scheduler'",
+													 1, argtypes),
+								 values, NULL, true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not read learning.job_runs");
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			last_started[job] = isnull ? 0 : DatumGetTimestampTz(d);
@@ -268,14 +371,15 @@ scheduler_load_last_runs(void)
 }
 
 /*
- * scheduler_batch runs, in a transaction of its own, the statement sql with
+ * scheduler_batch runs, in a transaction of its own, the statement sql (its
+ * plan saved in *plan) with
  * the job's name and after (NULL for the first batch) as $1 and $2; its one
  * text column (NULL: no more batches) is copied to *next in cxt.  Returns
  * false on an error, with the error in *edata.  *present becomes false when
  * the extension is gone.
  */
 static bool
-scheduler_batch(const char *sql, int job, const char *after, char **next,
+scheduler_batch(SPIPlanPtr *plan, const char *sql, int job, const char *after, char **next,
 				bool *present, ErrorData **edata, MemoryContext cxt)
 {
 	volatile bool ok = true;
@@ -299,7 +403,7 @@ scheduler_batch(const char *sql, int job, const char *after, char **next,
 			values[0] = CStringGetTextDatum(learning_job_names[job]);
 			values[1] = after == NULL ? (Datum) 0 : CStringGetTextDatum(after);
 			SPI_connect();
-			if (SPI_execute_with_args(sql, 2, argtypes, values, nulls, false, 1) != SPI_OK_SELECT ||
+			if (SPI_execute_plan(learning_saved_plan(plan, sql, 2, argtypes), values, nulls, false, 1) != SPI_OK_SELECT ||
 				SPI_processed != 1)
 				elog(ERROR, "a learning job statement did not return a row");
 			value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -348,13 +452,13 @@ scheduler_run_job(int job)
 		ErrorData  *edata = NULL;
 		char	   *next = NULL;
 
-		if (!scheduler_batch("SELECT r->>'next_after' FROM learning.execute_job($1, 'scheduler', $2) r",
+		if (!scheduler_batch(&plan_execute, "SELECT r->>'next_after' FROM learning.execute_job($1, 'scheduler', $2) r",
 							 job, after, &next, &present, &edata, cxt))
 		{
 			scheduler_record_failure(job, batch_started, edata);
 			/* skip the failed batch: where would the next one start? */
 			edata = NULL;
-			if (!scheduler_batch("SELECT CASE WHEN b.more THEN b.last_tenant END "
+			if (!scheduler_batch(&plan_skip, "SELECT CASE WHEN b.more THEN b.last_tenant END "
 								 "  FROM learning.job_batch($1, coalesce($2, ''), learning.job_batch_tenants()) b",
 								 job, after, &next, &present, &edata, cxt))
 			{
@@ -400,8 +504,10 @@ scheduler_record_failure(int job, TimestampTz started, ErrorData *edata)
 		values[1] = TimestampTzGetDatum(started);
 		values[2] = CStringGetTextDatum(edata->message ? edata->message : "unknown error");
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT learning.record_failed_job($1, $2, $3)",
-								  3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_plan(learning_saved_plan(&plan_failed,
+												 "SELECT learning.record_failed_job($1, $2, $3)",
+												 3, argtypes),
+							 values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "learning.record_failed_job did not return a row");
 		SPI_finish();
 		PopActiveSnapshot();
@@ -451,8 +557,9 @@ scheduler_sleep_ms(TimestampTz now)
 
 /*
  * learning_job_schedule: one row per job with its interval and, for this
- * database, whether the workers run (learning.job_status adds the history).
- * Without shared_preload_libraries there is no launcher and no scheduler.
+ * database, whether the workers run, or since when jobs wait for a worker
+ * of the pool (learning.job_status adds the history).  Without
+ * shared_preload_libraries there is no launcher and no scheduler.
  */
 Datum
 learning_job_schedule(PG_FUNCTION_ARGS)
@@ -461,6 +568,7 @@ learning_job_schedule(PG_FUNCTION_ARGS)
 	pid_t		launcher_pid = 0;
 	pid_t		scheduler_pid = 0;
 	pid_t		relay_pid = 0;
+	TimestampTz waiting_since = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -475,6 +583,7 @@ learning_job_schedule(PG_FUNCTION_ARGS)
 		{
 			scheduler_pid = slot->scheduler_pid;
 			relay_pid = slot->relay_pid;
+			waiting_since = slot->jobs_waiting_since;
 		}
 		LWLockRelease(LearningWorkers->lock);
 		if (!learning_worker_alive(launcher_pid, LEARNING_LAUNCHER_TYPE))
@@ -487,8 +596,8 @@ learning_job_schedule(PG_FUNCTION_ARGS)
 
 	for (int job = 0; job < LEARNING_NJOBS; job++)
 	{
-		Datum		values[7];
-		bool		nulls[7] = {false};
+		Datum		values[9];
+		bool		nulls[9] = {false};
 		Interval   *interval = palloc0(sizeof(Interval));
 
 		interval->time = (int64) learning_job_interval_ms(job) * INT64CONST(1000);
@@ -502,6 +611,9 @@ learning_job_schedule(PG_FUNCTION_ARGS)
 		nulls[5] = (scheduler_pid == 0);
 		values[6] = Int32GetDatum((int32) relay_pid);
 		nulls[6] = (relay_pid == 0);
+		values[7] = TimestampTzGetDatum(waiting_since);
+		nulls[7] = (waiting_since == 0 || scheduler_pid != 0);
+		values[8] = Int32GetDatum(learning_max_workers);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

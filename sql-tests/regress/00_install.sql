@@ -20,16 +20,18 @@ SELECT p.oid::regprocedure AS uncommented
  WHERE obj_description(p.oid, 'pg_proc') IS NULL
  ORDER BY 1;
 
--- Every table has tenant_id, and every key starts with it.
+-- Every table has tenant_id, and every key starts with it: data moves with
+-- its tenant.  (The relay's circuit breakers are its local state about
+-- endpoints, not tenant data: they stay with the database.)
 SELECT c.relname AS table_without_tenant_id
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'learning' AND c.relkind = 'r'
+ WHERE n.nspname = 'learning' AND c.relkind = 'r' AND c.relname <> 'relay_endpoints'
    AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id')
  ORDER BY 1;
 SELECT con.conname AS key_not_led_by_tenant
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'learning' AND con.contype IN ('p', 'u', 'f')
+ WHERE n.nspname = 'learning' AND con.contype IN ('p', 'u', 'f') AND c.relname <> 'relay_endpoints'
    AND (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = con.conkey[1]) <> 'tenant_id'
  ORDER BY 1;
 

@@ -25,8 +25,6 @@ tap_ok $? "slow receiver listens"
 
 q $P postgres "CREATE DATABASE $DB" >/dev/null
 q $P $DB "CREATE EXTENSION learning" >/dev/null
-R1=$(wait_relay $P $DB 20)
-tap_ok $? "relay worker running (pid ${R1:-none})"
 q $P $DB "SELECT learning.create_webhook('http://127.0.0.1:56322/slow', NULL, 'acme')" >/dev/null
 
 # Events: most in one transaction, some one by one, one rolled back.
@@ -40,6 +38,8 @@ tap_is "$(q $P $DB "SELECT (SELECT count(*) FROM learning.relay_queue)
                           + (SELECT count(DISTINCT event_id) FROM learning.webhook_deliveries WHERE status = 'delivered')")" \
     "$N" "one delivery per committed event (queued or done)"
 
+R1=$(wait_relay $P $DB 20)
+tap_ok $? "the commits start a relay worker (pid ${R1:-none})"
 sleep 1
 inflight1=$(q $P $DB "SELECT count(*) FROM learning.relay_queue WHERE claimed_at IS NOT NULL")
 q $P $DB "SELECT pg_terminate_backend($R1)" >/dev/null

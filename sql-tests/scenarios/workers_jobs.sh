@@ -4,7 +4,9 @@
 # call; a failing job is recorded while the others go on; SIGHUP changes an
 # interval; learning.enabled = off pauses; job history is pruned by retention;
 # DROP EXTENSION, CREATE DATABASE ... TEMPLATE and DROP DATABASE are never
-# blocked by the workers; a database without the extension keeps no worker.
+# blocked by the workers (schedulers, and relays kept busy by a POST to an
+# endpoint that never answers); a database without the extension, or with
+# nothing due (jobs paused), keeps no worker.
 # Prints TAP lines.
 set -u
 cd "$(dirname "$0")/../.."
@@ -12,11 +14,14 @@ export TEST_ROOT=${TEST_ROOT:-$(pwd)/build}
 . test/lib.sh
 . sql-tests/scenarios/workers_lib.bash
 P=56010
+BH=56020     # an endpoint that never answers
 
 mapfile -t conf < <(all_intervals 1s)
 start_cluster workers_jobs $P "shared_preload_libraries = 'learning'" "${conf[@]}" \
+    "learning.webhook_timeout = 120s" "learning.webhook_allow_private_networks = on" \
     || { echo "not ok - cluster with learning preloaded starts"; exit 1; }
-trap 'stop_cluster workers_jobs' EXIT
+trap 'stop_cluster workers_jobs; stop_blackhole' EXIT
+start_blackhole $BH
 LOG=$TEST_ROOT/workers_jobs/server.log
 
 wait_for $P postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'learning launcher'" 10
@@ -30,8 +35,10 @@ q $P wb "CREATE EXTENSION learning" >/dev/null 2>&1
 for db in wa wb; do
     wait_scheduler $P $db 10
     tap_ok $? "after CREATE EXTENSION, $db has its scheduler within 10 s ($(( $(now_ms) - t0 )) ms)"
+    tap_is "$(relay_pid $P $db)" "" "$db has no relay worker while nothing is to be delivered"
+    busy_relay $P $db $BH
     wait_for $P $db "SELECT relay_pid IS NOT NULL FROM learning.job_schedule() LIMIT 1" 10
-    tap_ok $? "$db has its relay worker"
+    tap_ok $? "$db has its relay worker once a commit queued a delivery"
 done
 
 # a signal ingested in each database is applied by the scheduler
@@ -101,7 +108,10 @@ tap_is "$(scheduler_runs $P wa "started_at > '$t3'")/$(scheduler_runs $P wb "sta
     "learning.enabled = off: no runs in either database"
 tap_is "$(q $P wa "SELECT DISTINCT scheduler FROM learning.job_status")" "paused: learning.enabled = off" \
     "job_status says the jobs are paused"
-tap_is "$(worker_pid $P wa scheduler)" "$pid_a" "the paused scheduler still runs"
+wait_for $P postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'learning scheduler'" 10
+tap_ok $? "paused, no job is due: no scheduler runs (a database with nothing due has no worker)"
+tap_is "$(q $P wa "SELECT count(*) FROM learning.job_status WHERE next_due_at IS NULL")" "5" \
+    "job_status shows no next due time while paused"
 q $P postgres "ALTER SYSTEM RESET learning.enabled" >/dev/null
 q $P postgres "SELECT pg_reload_conf()" >/dev/null
 t4=$(q $P wa "SELECT now()")
@@ -129,6 +139,7 @@ t0=$(now_ms)
 q $P wb "CREATE EXTENSION learning" >/dev/null 2>&1
 wait_scheduler $P wb 10
 tap_ok $? "CREATE EXTENSION again: the scheduler is back ($(( $(now_ms) - t0 )) ms)"
+busy_relay $P wb $BH
 
 # --- CREATE DATABASE ... TEMPLATE a database whose scheduler runs ---------
 tap_prompt $P postgres "CREATE DATABASE wd TEMPLATE wa" 4000 \

@@ -1,6 +1,10 @@
 # workers_lib.bash: helpers shared by the workers_*.sh scenarios (sourced after
 # test/lib.sh).  Worker pids come from pg_stat_activity (scheduler, launcher)
 # or from learning.job_schedule() (the relay, which may not connect).
+# Database workers come from a pool and run only while their database has
+# work: busy_relay gives a database a relay that stays (a POST in flight to
+# an endpoint that never answers, relay_blackhole.py, with a long
+# learning.webhook_timeout set by the scenario).
 
 # now_ms: wall clock in milliseconds.
 now_ms() { date +%s%3N; }
@@ -69,4 +73,26 @@ tap_prompt() {
 # wait_scheduler PORT DB SECONDS: waits until exactly one scheduler runs in DB.
 wait_scheduler() {
     wait_for "$1" postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'learning scheduler' AND datname = '$2'" "$3"
+}
+
+# start_blackhole PORT: an endpoint that accepts connections and never
+# answers; its pid is in BLACKHOLE_PID (stopped by stop_blackhole).
+start_blackhole() {
+    python3 sql-tests/scenarios/relay_blackhole.py "$1" 1 "$TEST_ROOT/blackhole-$1.stats" 2>/dev/null &
+    BLACKHOLE_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+stop_blackhole() { [ -n "${BLACKHOLE_PID:-}" ] && kill "$BLACKHOLE_PID" 2>/dev/null; }
+
+# busy_relay PORT DB BLACKHOLE_PORT: a webhook to the endpoint that never
+# answers and one event for it: the database's relay starts and stays while
+# the POST is in flight.
+busy_relay() {
+    q "$1" "$2" "SELECT learning.create_webhook('http://127.0.0.1:$3/never', NULL, 'busy')" >/dev/null &&
+        q "$1" "$2" "SELECT learning.emit_event('busy', 'job_completed', '{}')" >/dev/null
 }

@@ -15,6 +15,10 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA learning TO learning_definer, lea
 -- The API functions never read webhook secrets, deliveries or job history.
 REVOKE SELECT ON learning.webhooks, learning.relay_queue, learning.webhook_deliveries, learning.job_runs
     FROM learning_definer;
+-- Nor the relay's circuit breakers.
+REVOKE SELECT ON learning.relay_endpoints FROM learning_definer;
+-- The relay's circuit breakers are the relay's alone to write.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON learning.relay_endpoints FROM learning_app;
 -- Events are written only by the outbox writer at commit (emit_event): a row
 -- inserted by hand would get no delivery, no NOTIFY and no place in the
 -- commit order events_since relies on.  The jobs prune it, as the
