@@ -21,7 +21,9 @@ DATA_built  = sql/learning--$(EXTVERSION).sql sql/learning_router--$(ROUTERVERSI
 DATA        = $(filter-out $(DATA_built),$(wildcard sql/learning--*--*.sql))
 
 PG_CPPFLAGS = -I$(srcdir)/src -DEXTVERSION=\"$(EXTVERSION)\"
-PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Wendif-labels \
+# -Wextra, less what PostgreSQL's own headers and fmgr macros trip
+PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers \
+              -Wclobbered -Wmissing-prototypes -Wpointer-arith -Werror=vla -Wendif-labels \
               -Wmissing-format-attribute -Wformat-security -Werror
 SHLIB_LINK  = -lcurl
 
