@@ -54,7 +54,10 @@ if [[ $PARTS == *throughput* ]]; then
 : >"$W/rx.log"
 c_rx0=$(cpu "$RXPID")
 t0=$(now_s)
-q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g))) FROM generate_series(1, $N) g" >/dev/null
+# one transaction per event: a transaction's events of one type are one event
+q $P $DB "DO \$\$ BEGIN FOR g IN 1..$N LOOP
+              PERFORM learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g)); COMMIT;
+          END LOOP; END \$\$" >/dev/null
 t1=$(now_s)
 RELAY=$(wait_relay $P $DB 30)   # started by the launcher at the commit
 c_relay0=0
@@ -113,8 +116,9 @@ if [[ $PARTS == *fairness* ]]; then
     q $P $DB "SELECT learning.create_webhook('http://127.0.0.1:$((RXP + 1))/healthy', NULL, 'acme', '$SECRET')" >/dev/null
     q $P $DB "SELECT count(learning.create_webhook('http://127.0.0.1:' || ($DPORT + k) || '/dead', NULL, 'acme'))
                 FROM generate_series(0, $DEAD - 1) k" >/dev/null
-    q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g)))
-                FROM generate_series(1, 20) g" >/dev/null
+    q $P $DB "DO \$\$ BEGIN FOR g IN 1..20 LOOP
+                  PERFORM learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g)); COMMIT;
+              END LOOP; END \$\$" >/dev/null
     t0=$(now_s)
     q $P $DB "DO \$\$
         BEGIN

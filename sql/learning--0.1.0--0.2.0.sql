@@ -1863,6 +1863,11 @@ COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
     'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
 
 
+-- learning.job_status, recreated above: its privileges as in a fresh install
+-- (learning_app as on every table; not the API functions' owner).
+GRANT SELECT, INSERT, UPDATE, DELETE ON learning.job_status TO learning_app;
+REVOKE ALL ON learning.job_status FROM learning_definer;
+
 -- The relay's circuit breakers are the relay's alone to write.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON learning.relay_endpoints FROM learning_app;
 

@@ -40,8 +40,10 @@ H=$(q $P $DB "SELECT learning.create_webhook('http://127.0.0.1:$HPORT/healthy', 
 # claims must not plan on them once the queue has grown
 q $P $DB "ANALYZE learning.relay_queue" >/dev/null
 # the backlog: 20 events for every endpoint, the dead ones' rows older than what follows
-q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g)))
-            FROM generate_series(1, $BACKLOG) g" >/dev/null
+# (one transaction each: a transaction's events of one type are one event)
+q $P $DB "DO \$\$ BEGIN FOR g IN 1..$BACKLOG LOOP
+              PERFORM learning.emit_event('acme', 'job_completed', jsonb_build_object('n', g)); COMMIT;
+          END LOOP; END \$\$" >/dev/null
 sleep 0.5
 q $P $DB "DO \$\$
     BEGIN

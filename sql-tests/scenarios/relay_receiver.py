@@ -7,7 +7,8 @@
 Listens on 127.0.0.1:PORT and appends one line per request to LOGFILE:
 "<unix time of receipt> <Learning-Event-Id> <answer> <verdict> <path> <body id>
 <body payload.t>", where verdict is "sig-ok", "sig-bad" or "unsigned", body id is
-the "id" of the JSON body and payload.t the sender's commit clock, if any.  MODE:
+the "id" of the JSON body and payload.t the sender's commit clock, if any (the
+first item's t: an event's payload lists its rows).  MODE:
 
     verify    verifies Learning-Signature with SECRET (401 when it is wrong or
               older than 5 minutes), else 200
@@ -95,7 +96,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             doc = json.loads(body)
             body_id = str(doc.get("id", "-"))
-            sent = str(doc.get("payload", {}).get("t", "-"))
+            # an event's payload lists its rows (items); the sender's clock is in the first
+            payload = doc.get("payload", {})
+            items = payload.get("items") or [{}]
+            sent = str(payload.get("t", items[0].get("t", "-")) if isinstance(items[0], dict) else "-")
         except (ValueError, AttributeError):
             body_id, sent = "-", "-"
         log.write("%.6f %s %d %s %s %s %s\n" % (now, event_id, code, verdict, self.path, body_id, sent))
