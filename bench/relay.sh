@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/relay.sh: speed of the event relay (SPEC section 7), on a fresh cluster
+# bench/relay.sh: speed of the event relay, on a fresh cluster
 # with the relay started by the launcher, as the postgres user after
 # make install.  The receiver is sql-tests/scenarios/relay_receiver.py (Python
 # standard library, verifies every HMAC signature) on loopback.

@@ -3,7 +3,7 @@
  * analytics.c
  *		The dashboards (rep_dashboard, manager_dashboard, executive_summary)
  *		and coaching (coaching_patterns, top_performing_actions,
- *		improvement_areas) of SPEC section 3, aggregated in C from the rollup
+ *		improvement_areas), aggregated in C from the rollup
  *		rows that rollups.c keeps exact; jsonb built in C.
  *
  * A period of N days is the last N calendar days in the tenant's time zone,
@@ -22,7 +22,7 @@
  * alpha; the exact tests are in stats.c.
  *
  * Rates are rounded to 4 decimals, Brier scores to 6, average ratings to 2,
- * hours to 1 (Python round() of the seed system); a rate whose denominator
+ * hours to 1 (round half to even, as the dashboards have always shown it); a rate whose denominator
  * is 0 is 0.
  *
  * Copyright (c) 2026, the learning authors
@@ -49,7 +49,7 @@
 
 #include "learning.h"
 
-/* Coaching thresholds of the seed system (notes section 5). */
+/* Coaching thresholds: the candidate rules (a pattern is reported when its q-value passes too). */
 #define MIN_SAMPLES				5
 #define EFFECTIVENESS_DIFF		0.05
 #define STAGE_LOW_RATE			0.3

@@ -51,7 +51,7 @@
 
 #include "learning.h"
 
-/* Thresholds of SPEC section 3 (Calibration). */
+/* Thresholds of the calibration check and of calibration_curve. */
 #define ADJUST_MAX_STEP			0.10
 #define SCALE_MIN				0.5
 #define SCALE_MAX				1.5

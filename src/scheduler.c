@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * scheduler.c
- *		The per-database "learning scheduler" worker (SPEC section 6) and
+ *		The per-database "learning scheduler" worker and
  *		learning.job_schedule(), the C half of the learning.job_status view.
  *
  * A scheduler is started by the launcher (launcher.c) from its pool when

@@ -33,7 +33,7 @@
  */
 #define LEARNING_RESTART_SECONDS	5
 
-/* The five jobs of SPEC section 6, in the order a scheduler runs them. */
+/* The five jobs, in the order a scheduler runs them. */
 #define LEARNING_NJOBS				5
 extern const char *const learning_job_names[LEARNING_NJOBS];
 extern int	learning_job_interval_ms(int job);

@@ -1,4 +1,4 @@
--- Feedback: validation messages of the seed system, idempotent retries by
+-- Feedback: validation messages of the first release, idempotent retries by
 -- feedback_id, links to outcomes of the same tenant only, summaries and rates.
 
 SELECT learning.record_outcome('fb', 'conv-1', 'send_email', 0.8, 'email_engagement') AS o1 \gset
@@ -13,7 +13,7 @@ SELECT learning.submit_feedback('fb', 'conv-1', 'decision', 'd-1', 'inline', -1,
 SELECT learning.submit_feedback('fb', 'conv-1', 'conversation', 'conv-1', 'dashboard', 4, 'm1', 'manager') IS NOT NULL;
 SELECT learning.submit_feedback('fb', 'conv-2', 'message', 'msg-9', 'dashboard', 1, 'm1', 'manager') IS NOT NULL;
 
--- the seed system's validation messages; nothing stored
+-- the first release's validation messages; nothing stored
 SELECT count(*) AS before FROM learning.feedback_entries \gset
 SELECT err($$SELECT learning.submit_feedback('fb', 'conv-1', 'message', 'm', 'inline', 3, 'u1')$$);
 SELECT err($$SELECT learning.submit_feedback('fb', 'conv-1', 'message', 'm', 'inline', -2, 'u1')$$);

@@ -1,5 +1,5 @@
 -- Calibration: the aggregate, exact bins on every resolution path, the curve,
--- check_and_adjust and the decision-time lookups.  Cases of the seed system.
+-- check_and_adjust and the decision-time lookups.  Cases kept from the first release.
 
 -- the aggregate: p = [0.9, 0.1, 0.8, 0.2], o = [1, 0, 1, 0] gives 0.025
 SELECT abs(learning.brier_score(p, o) - 0.025) < 1e-12 AS seed_case

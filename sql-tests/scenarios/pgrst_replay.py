@@ -46,7 +46,7 @@ EXTRA_SEARCH_PATH = "public"
 
 
 def http_status(sqlstate, message, detail, authenticated):
-    """PostgREST 12 Error.hs mapSQLtoHTTP (notes section 5), written once."""
+    """PostgREST 12 Error.hs mapSQLtoHTTP, written once."""
     s = sqlstate or ""
     if s == "PGRST":  # full control: detail is JSON {status, status_text?, headers?}
         try:
