@@ -63,3 +63,26 @@ SELECT count(*) AS events, count(DISTINCT tenant_id) AS tenants,
        max(id) - min(id) + 1 = count(*) AS consecutive_ids
   FROM learning.events WHERE tenant_id LIKE 'many-%';
 SELECT count(*) AS readable FROM learning.events_since('many-19999', 0);
+
+-- The locks behind it: events_since waits for every transaction that holds
+-- ids of its tenant and is not visible yet (a prepared transaction keeps its
+-- locks, which shows it).  Past 32 tenants a transaction takes one
+-- database-wide outbox lock, so a reader of any tenant waits; with a few
+-- tenants, only their readers wait.
+BEGIN;
+SELECT count(learning.record_outcome('ob' || g, 'c', 'send_email', 0.5, 'email_engagement')) AS forty
+  FROM generate_series(1, 40) g;
+PREPARE TRANSACTION 'outbox_many';
+SET lock_timeout = '300ms';
+SELECT err($$SELECT count(*) FROM learning.events_since('ob99', 0)$$) AS unwritten_tenant_waits;
+COMMIT PREPARED 'outbox_many';
+SELECT count(*) AS ob7_events FROM learning.events_since('ob7', 0);
+BEGIN;
+SELECT count(learning.record_outcome('oc' || g, 'c', 'send_email', 0.5, 'email_engagement')) AS three
+  FROM generate_series(1, 3) g;
+PREPARE TRANSACTION 'outbox_few';
+SELECT count(*) AS other_tenant_goes_on FROM learning.events_since('oc99', 0);
+SELECT err($$SELECT count(*) FROM learning.events_since('oc1', 0)$$) AS written_tenant_waits;
+COMMIT PREPARED 'outbox_few';
+SELECT count(*) AS oc1_events FROM learning.events_since('oc1', 0);
+RESET lock_timeout;
