@@ -1530,7 +1530,11 @@ CREATE INDEX signals_unapplied_tenant_idx
 -- the outcomes resolved per tenant.
 CREATE FUNCTION learning.apply_signals(job_name text, after_tenant text, last_tenant text)
     RETURNS TABLE (tenant_id text, items bigint) LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
+    SET search_path = pg_catalog, pg_temp
+    -- planned for each batch with its real bounds: a plan cached after a few
+    -- batches assumes a handful of rows and joins the batch's CTEs in nested
+    -- loops (10 s instead of 0.2 s for 10,000 signals)
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     types text[] := learning.job_signal_types(job_name);
 BEGIN
@@ -1580,6 +1584,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION learning.apply_signals(text, text, text) IS
     'Applies the unapplied signals of a signal job of the tenants in (after_tenant, last_tenant] to the pending outcomes they resolve; returns outcomes resolved per tenant';
+
 
 -- expire_overdue: pending outcomes whose window has ended become expired
 -- (counted as 0 in calibration), unless a signal that occurred inside their

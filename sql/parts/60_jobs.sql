@@ -25,7 +25,11 @@ COMMENT ON FUNCTION learning.job_signal_types(text) IS 'The signal types a signa
 -- the outcomes resolved per tenant.
 CREATE FUNCTION learning.apply_signals(job_name text, after_tenant text, last_tenant text)
     RETURNS TABLE (tenant_id text, items bigint) LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
+    SET search_path = pg_catalog, pg_temp
+    -- planned for each batch with its real bounds: a plan cached after a few
+    -- batches assumes a handful of rows and joins the batch's CTEs in nested
+    -- loops (10 s instead of 0.2 s for 10,000 signals)
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     types text[] := learning.job_signal_types(job_name);
 BEGIN
