@@ -149,7 +149,7 @@ learning_check_webhook_url_sql(PG_FUNCTION_ARGS)
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid webhook url '%s': %s", url, problem),
+				 errmsg("invalid webhook url \"%s\": %s", url, problem),
 				 errhint("Give an absolute http:// or https:// URL, e.g. https://example.com/hooks/learning.")));
 	PG_RETURN_TEXT_P(arg);
 }

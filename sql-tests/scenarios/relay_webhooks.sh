@@ -46,17 +46,17 @@ tap_is "$(relay_pid $P $DB)" "" "with nothing to deliver the database has no rel
 
 # --- URLs: only http and https ------------------------------------------------
 tap_is "$(q $P $DB "SELECT err(\$\$SELECT learning.create_webhook('file:///etc/passwd')\$\$)")" \
-    "22023: invalid webhook url 'file:///etc/passwd': only http and https URLs are allowed" \
+    "22023: invalid webhook url \"file:///etc/passwd\": only http and https URLs are allowed" \
     "a file: URL is refused with 22023 naming it"
 tap_is "$(q $P $DB "SELECT err(\$\$SELECT learning.create_webhook('gopher://127.0.0.1:70/1x')\$\$)")" \
-    "22023: invalid webhook url 'gopher://127.0.0.1:70/1x': only http and https URLs are allowed" \
+    "22023: invalid webhook url \"gopher://127.0.0.1:70/1x\": only http and https URLs are allowed" \
     "a gopher: URL is refused with 22023 naming it"
 tap_is "$(q $P $DB "SELECT err(\$\$SELECT learning.create_webhook('127.0.0.1:56310/x')\$\$)" | cut -c1-5)" "22023" \
     "a URL without scheme is refused with 22023"
 tap_is "$(q $P $DB "SELECT err(\$\$SELECT learning.create_webhook(E'http://127.0.0.1:56310/x\\r\\nHost: evil')\$\$)" | head -1 | cut -c1-30)" \
-    "22023: invalid webhook url 'ht" "a URL with a line break is refused with 22023"
+    "22023: invalid webhook url \"ht" "a URL with a line break is refused with 22023"
 tap_is "$(q $P $DB "SELECT err(\$\$SELECT learning.create_webhook('http://127.0.0.1:56310/', ARRAY['nope'])\$\$)")" \
-    "22023: invalid event type 'nope'" "an unknown event type is refused with 22023"
+    "22023: invalid event type \"nope\"" "an unknown event type is refused with 22023"
 tap_is "$(q $P $DB "SELECT err(\$\$SELECT learning.create_webhook('https://example.com/', NULL, 'bad tenant!')\$\$)" | cut -c1-5)" "22023" \
     "a bad tenant id is refused with 22023"
 tap_is "$(q $P $DB "SELECT count(*) FROM learning.webhooks")" "0" "refused webhooks leave no row"

@@ -116,7 +116,7 @@ BEGIN
         END IF;
         SELECT e INTO bad FROM pg_catalog.unnest(events) e WHERE e IS NULL OR NOT e = ANY (known) LIMIT 1;
         IF FOUND THEN
-            RAISE EXCEPTION 'invalid event type ''%''', coalesce(bad, 'NULL') USING ERRCODE = 'invalid_parameter_value',
+            RAISE EXCEPTION 'invalid event type "%"', coalesce(bad, 'NULL') USING ERRCODE = 'invalid_parameter_value',
                 HINT = 'Event types: ' || pg_catalog.array_to_string(known, ', ') || '.';
         END IF;
     END IF;
