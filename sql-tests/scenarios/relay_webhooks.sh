@@ -176,12 +176,16 @@ tap_ok "$([ "$(q $P $DB "SELECT count(*) FROM learning.webhook_deliveries")" -gt
 # --- many hanging endpoints at once do not starve a healthy one --------------------
 HANGS=$(q $P $DB "SELECT string_agg(learning.create_webhook('http://127.0.0.1:56312/hang-' || k, NULL, 'acme')::text, ' ')
                     FROM generate_series(1, 12) k")
-q $P $DB "SELECT count(learning.emit_event('acme', 'job_completed', '{}')) FROM generate_series(1, 10)" >/dev/null
-sleep 0.3   # 12 x 10 deliveries to hanging endpoints are now in flight
+# ten events, one transaction each (a transaction's events of one type are one event)
+q $P $DB "DO \$\$ BEGIN FOR g IN 1..10 LOOP
+              PERFORM learning.emit_event('acme', 'job_completed', '{}'); COMMIT;
+          END LOOP; END \$\$" >/dev/null
+wait_relay $P $DB 10 >/dev/null   # started on demand by those commits
+sleep 0.5   # 12 x 10 deliveries to hanging endpoints are now in flight
 T0=$(now_s)
 E7=$(emit $P $DB acme outcome_resolved '{}')
 got=""
-for ((i = 0; i < 40; i++)); do
+for ((i = 0; i < 60; i++)); do
     got=$(awk -v e="$E7" '$2 == e && $5 == "/verify" { print $1; exit }' "$W/verify.log")
     [ -n "$got" ] && break
     sleep 0.05
