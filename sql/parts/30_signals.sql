@@ -77,6 +77,8 @@ END;
 COMMENT ON FUNCTION learning.signal_rule(text, jsonb, jsonb) IS
     'The status and score a signal gives a pending outcome of its type (the rules of the signal table in the README); no row when it leaves the outcome pending';
 
+-- ingest_signal is C (src/write_signal.c): checks in C, one saved statement
+-- as the caller; signal_job and deal_stage_rank above own the type and stage lists.
 CREATE FUNCTION learning.ingest_signal(
     tenant_id text,
     conversation_state_id text,
@@ -84,44 +86,6 @@ CREATE FUNCTION learning.ingest_signal(
     occurred_at timestamptz DEFAULT now(),
     detail jsonb DEFAULT '{}',
     external_id text DEFAULT NULL)
-    RETURNS uuid LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    new_id uuid;
-BEGIN
-    PERFORM learning.check_tenant_id(tenant_id);
-    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
-    PERFORM learning.check_required('signal_type', signal_type IS NULL);
-    PERFORM learning.check_finite_time('occurred_at', occurred_at);
-    PERFORM learning.check_json_object('detail', detail);
-    IF external_id IS NOT NULL THEN
-        PERFORM learning.check_text('external_id', external_id);
-    END IF;
-    IF learning.signal_job(signal_type) IS NULL THEN
-        RAISE EXCEPTION 'unknown signal_type "%"', signal_type
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Signal types: deal_stage_changed, email_bounced, email_replied, email_unsubscribed, '
-                           'escalation_failed, escalation_resolved, meeting_booked, meeting_declined, meeting_held, meeting_no_show.';
-    END IF;
-    IF signal_type = 'deal_stage_changed'
-       AND learning.deal_stage_rank(detail->>'stage') IS NULL
-       AND coalesce(detail->>'stage', '') NOT IN ('closed_lost', 'stalled') THEN
-        RAISE EXCEPTION 'invalid detail.stage "%" for deal_stage_changed', detail->>'stage'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Deal stages: prospecting, discovery, qualification, evaluation, negotiation, closed_won, closed_lost, stalled.';
-    END IF;
-
-    INSERT INTO learning.signals AS s (tenant_id, conversation_state_id, signal_type, occurred_at, detail, external_id)
-    VALUES (ingest_signal.tenant_id, ingest_signal.conversation_state_id, ingest_signal.signal_type,
-            ingest_signal.occurred_at, ingest_signal.detail, ingest_signal.external_id)
-    ON CONFLICT ON CONSTRAINT signals_external_id_key DO NOTHING
-    RETURNING s.id INTO new_id;
-    IF new_id IS NULL THEN
-        -- the same (tenant_id, external_id) was ingested before: its first id, nothing new stored
-        SELECT s.id INTO new_id FROM learning.signals s
-         WHERE s.tenant_id = ingest_signal.tenant_id AND s.external_id = ingest_signal.external_id;
-    END IF;
-    RETURN new_id;
-END $$;
+    RETURNS uuid LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_ingest_signal';
 COMMENT ON FUNCTION learning.ingest_signal(text, text, text, timestamptz, jsonb, text) IS
     'Stores a signal of what happened; the same (tenant_id, external_id) again returns the first id and stores nothing. The signal jobs apply it';

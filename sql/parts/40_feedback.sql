@@ -2,6 +2,8 @@
 -- Section: feedback
 ------------------------------------------------------------------------------
 
+-- submit_feedback is C (src/write_feedback.c): checks in C with the messages
+-- of the first release, one saved statement as the caller.
 CREATE FUNCTION learning.submit_feedback(
     tenant_id text,
     conversation_state_id text,
@@ -15,84 +17,7 @@ CREATE FUNCTION learning.submit_feedback(
     outcome_record_id uuid DEFAULT NULL,
     metadata jsonb DEFAULT '{}',
     feedback_id uuid DEFAULT NULL)
-    RETURNS uuid LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    new_id uuid;
-    existing learning.feedback_entries;
-BEGIN
-    PERFORM learning.check_tenant_id(tenant_id);
-    PERFORM learning.check_text('conversation_state_id', conversation_state_id);
-    PERFORM learning.check_required('target_type', target_type IS NULL);
-    -- validation order and messages as in the first release
-    IF target_type NOT IN ('message', 'decision', 'conversation') THEN
-        RAISE EXCEPTION 'Invalid target_type ''%''. Must be one of: conversation, decision, message', target_type
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    PERFORM learning.check_required('source', source IS NULL);
-    IF source NOT IN ('inline', 'dashboard') THEN
-        RAISE EXCEPTION 'Invalid source ''%''. Must be one of: dashboard, inline', source
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    PERFORM learning.check_required('rating', rating IS NULL);
-    IF source = 'inline' AND rating NOT BETWEEN -1 AND 1 THEN
-        RAISE EXCEPTION 'Inline rating must be between -1 and 1, got %', rating
-            USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
-    IF source = 'dashboard' AND rating NOT BETWEEN 1 AND 5 THEN
-        RAISE EXCEPTION 'Dashboard rating must be between 1 and 5, got %', rating
-            USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
-    PERFORM learning.check_text('target_id', target_id);
-    PERFORM learning.check_text('reviewer_id', reviewer_id);
-    PERFORM learning.check_required('reviewer_role', reviewer_role IS NULL);
-    IF reviewer_role NOT IN ('rep', 'manager', 'executive', 'service') THEN
-        RAISE EXCEPTION 'Invalid reviewer_role ''%''. Must be one of: executive, manager, rep, service', reviewer_role
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF pg_catalog.char_length(comment) > 1000 THEN
-        RAISE EXCEPTION 'comment must be at most 1000 characters, got %', pg_catalog.char_length(comment)
-            USING ERRCODE = 'string_data_right_truncation';
-    END IF;
-    PERFORM learning.check_json_object('metadata', metadata);
-    IF outcome_record_id IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM learning.outcome_records o
-         WHERE o.tenant_id = submit_feedback.tenant_id AND o.id = submit_feedback.outcome_record_id) THEN
-        RAISE EXCEPTION 'outcome_record_id % is not an outcome of tenant %', outcome_record_id, tenant_id
-            USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Link feedback only to an outcome recorded for the same tenant.';
-    END IF;
-
-    INSERT INTO learning.feedback_entries AS f
-        (tenant_id, id, conversation_state_id, outcome_record_id, target_type, target_id, source,
-         rating, comment, reviewer_id, reviewer_role, metadata)
-    VALUES
-        (submit_feedback.tenant_id, coalesce(submit_feedback.feedback_id, gen_random_uuid()),
-         submit_feedback.conversation_state_id, submit_feedback.outcome_record_id,
-         submit_feedback.target_type, submit_feedback.target_id, submit_feedback.source,
-         submit_feedback.rating, submit_feedback.comment, submit_feedback.reviewer_id,
-         submit_feedback.reviewer_role, submit_feedback.metadata)
-    ON CONFLICT ON CONSTRAINT feedback_entries_pkey DO NOTHING
-    RETURNING f.id INTO new_id;
-    IF new_id IS NOT NULL THEN
-        RETURN new_id;
-    END IF;
-
-    -- a retry with a feedback_id that exists: the same content returns it, other content is a conflict
-    SELECT f.* INTO existing FROM learning.feedback_entries f
-     WHERE f.tenant_id = submit_feedback.tenant_id AND f.id = submit_feedback.feedback_id;
-    IF (existing.conversation_state_id, existing.outcome_record_id, existing.target_type, existing.target_id,
-        existing.source, existing.rating, existing.comment, existing.reviewer_id, existing.reviewer_role,
-        existing.metadata)
-       IS NOT DISTINCT FROM
-       (conversation_state_id, outcome_record_id, target_type, target_id, source, rating, comment,
-        reviewer_id, reviewer_role, metadata) THEN
-        RETURN existing.id;
-    END IF;
-    RAISE EXCEPTION 'feedback % already exists with different content', feedback_id
-        USING ERRCODE = 'unique_violation',
-              HINT = 'Retry with the same content, or submit new feedback without a feedback_id.';
-END $$;
+    RETURNS uuid LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'learning_submit_feedback';
 COMMENT ON FUNCTION learning.submit_feedback(text, text, text, text, text, integer, text, text, text, uuid, jsonb, uuid) IS
     'Records human feedback; a retry with the same feedback_id and content returns that id, with other content it is 23505';
 
