@@ -56,13 +56,6 @@
 
 #include "learning.h"
 
-/*
- * Up to this many keys a flush uses its saved generic plan (planned once per
- * backend, the commit of an ordinary transaction); beyond, it is planned with
- * the real sizes of its arrays.
- */
-#define DELTA_GENERIC_PLAN_ROWS		1000
-
 #if PG_VERSION_NUM >= 170000
 #define LEARNING_BACKEND_NUMBER MyProcNumber
 #else
@@ -346,8 +339,9 @@ learning_delta_flush(DeltaTarget *target)
 	 * A lock statement first, when the target has one: the flush that follows
 	 * then reads, with a new snapshot, what every earlier committer wrote.
 	 */
-	if (nrows <= DELTA_GENERIC_PLAN_ROWS)
+	if (nrows <= LEARNING_GENERIC_PLAN_ROWS)
 	{
+		learning_plan_keyed_lookups();
 		if (target->lock_sql != NULL)
 		{
 			ret = SPI_execute_plan(learning_saved_plan(&target->lock_plan, target->lock_sql, nparams, argtypes),

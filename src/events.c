@@ -433,12 +433,6 @@ static const char *const outbox_sql =
 	" ORDER BY i.tenant_id, i.id";
 
 /*
- * Up to this many events the statement runs its saved generic plan; beyond
- * (a bulk write), it is planned with the arrays' real sizes.
- */
-#define OUTBOX_GENERIC_PLAN_ROWS	1000
-
-/*
  * notify_tenant queues a tenant's one notification from the rows [from, to)
  * of the statement's result: {tenant_id, first_id, last_id, count, events,
  * truncated, metrics}.  The metrics first: the events list takes what room is
@@ -557,9 +551,12 @@ write_events(PendingEvent *events, long n, long ntenants, bool notify)
 	values[4] = PointerGetDatum(construct_array(distinct, k, TEXTOID, -1, false, TYPALIGN_INT));
 	values[5] = PointerGetDatum(construct_array(days, k, DATEOID, 4, true, TYPALIGN_INT));
 
-	if (n <= OUTBOX_GENERIC_PLAN_ROWS)
+	if (n <= LEARNING_GENERIC_PLAN_ROWS)
+	{
+		learning_plan_keyed_lookups();
 		ret = SPI_execute_plan(learning_saved_plan(&outbox_insert_plan, outbox_sql, 6, argtypes),
 							   values, NULL, false, 0);
+	}
 	else
 		ret = SPI_execute_with_args(outbox_sql, 6, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != (uint64) n)

@@ -56,6 +56,15 @@ extern int	learning_spi_connect(void);
 extern void learning_spi_finish(int level);
 extern void learning_privileged_begin(LearningPrivileged *p);
 extern void learning_privileged_end(LearningPrivileged *p);
+extern void learning_plan_keyed_lookups(void);
+
+/*
+ * Up to this many rows (keys of a counter flush, events of an outbox write)
+ * a commit-time statement runs its saved generic plan, planned once per
+ * backend for the commit of an ordinary transaction; beyond (an import, a job
+ * over many tenants), it is planned with its arrays' real sizes.
+ */
+#define LEARNING_GENERIC_PLAN_ROWS	1000
 extern void learning_worker_pin_search_path(void);
 extern char *learning_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column);
 extern Datum learning_tuple_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);

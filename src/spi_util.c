@@ -169,6 +169,29 @@ learning_privileged_begin(LearningPrivileged *p)
 	p->guc_level = learning_spi_connect();
 }
 
+/*
+ * learning_plan_keyed_lookups: the commit-time statements' generic plans
+ * look each key up through its index.  They are planned once per backend,
+ * from the statistics of that moment, for the few keys a transaction usually
+ * has; with those estimates the planner prefers a hash join over a
+ * sequential scan of a table that is still small, and the saved plan keeps
+ * scanning it at every commit as the table grows (a conversation table of a
+ * few thousand rows made each record_outcome ten times slower).  Index
+ * nested loops are right for the LEARNING_GENERIC_PLAN_ROWS keys these plans
+ * serve at most; larger writes are planned with their real sizes instead.  Call inside
+ * learning_privileged_begin: the settings last until learning_privileged_end,
+ * and every execution of these plans, replans included, happens under them.
+ */
+void
+learning_plan_keyed_lookups(void)
+{
+	static const char *const off[] = {"enable_seqscan", "enable_hashjoin", "enable_mergejoin"};
+	int			i;
+
+	for (i = 0; i < lengthof(off); i++)
+		(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
 /* learning_privileged_end undoes learning_privileged_begin. */
 void
 learning_privileged_end(LearningPrivileged *p)
