@@ -50,6 +50,29 @@ load_outcomes() {  # $1 = tenant, $2 = count: resolved outcomes over 4 action ty
         FROM generate_series(1, $2) i"
 }
 
+# record + resolve on a fresh database (small tables: the regime every
+# install starts in), measured before any history is loaded
+cat >"$TEST_ROOT/fresh_ours.sql" <<'SQL'
+\set n random(1, 2000000000)
+SELECT learning.record_outcome('fresh', 'conv-' || :n, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (:n % 9)) AS id \gset
+SELECT status FROM learning.resolve_outcome('fresh', :id, 'positive');
+SQL
+$PSQL -d bench -c "CREATE TABLE fresh_plain (LIKE learning.outcome_records INCLUDING DEFAULTS INCLUDING INDEXES)"
+cat >"$TEST_ROOT/fresh_plain.sql" <<'SQL'
+\set n random(1, 2000000000)
+INSERT INTO fresh_plain (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at, rep_id)
+VALUES ('fresh', 'conv-' || :n, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (:n % 9)) RETURNING id \gset
+UPDATE fresh_plain SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
+ WHERE tenant_id = 'fresh' AND id = :id AND status = 'pending';
+SQL
+fresh_tps() {  # $1 = script
+    "$PGBIN/pgbench" -h "$TEST_ROOT" -p $PORT -U postgres -n -M prepared -c 1 -j 1 -T "$SECS" -f "$1" bench 2>&1 \
+        | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+fresh_ours=$(fresh_tps "$TEST_ROOT/fresh_ours.sql")
+fresh_plain=$(fresh_tps "$TEST_ROOT/fresh_plain.sql")
+fresh_rows=$($PSQL -d bench -c "SELECT count(*) FROM learning.outcome_records")
+
 echo "## core (bench/core.sh, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'), synchronous_commit = $SYNC_COMMIT)"
 echo
 echo "### 1. decision-time reads, in-server microseconds per call (10000 calls each)"
@@ -104,6 +127,8 @@ echo "| ratio | $(awk "BEGIN {printf \"%.2f\", $ours / $plain}") |"
 echo
 echo "Keys: tenant tput, a new conversation per outcome, rep-0 … rep-8, synchronous_commit = $SYNC_COMMIT."
 echo
+echo "On a fresh database (before any history; $fresh_rows outcomes written by the run): learning $fresh_ours, plain $fresh_plain transactions/s, ratio $(awk "BEGIN {printf \"%.2f\", $fresh_ours / $fresh_plain}")."
+echo
 
 # in-server: 5000 record + resolve pairs in one statement, next to the same in PL/pgSQL on the plain table
 # (tenant and 'pending' as variables in the plain statements, as the extension
@@ -127,6 +152,32 @@ for run in 1 2 3; do   # run 1 warms the plans up
                          UPDATE plain_outcomes SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
                           WHERE tenant_id = tenant AND plain_outcomes.id = new_id AND status = pending_status;")
     echo "In-server, 5000 pairs in one statement (run $run): learning $ours_in µs a pair, plain $plain_in µs a pair, ratio $(awk "BEGIN {printf \"%.2f\", $plain_in / $ours_in}")"
+done
+echo
+
+# ingest_signal and submit_feedback, in-server, 5000 calls in one statement,
+# next to plain INSERTs into tables with the same columns and indexes (keys:
+# a conversation per call, nine reviewers, a distinct external_id per signal)
+$PSQL -d bench -c "CREATE TABLE plain_signals (LIKE learning.signals INCLUDING DEFAULTS INCLUDING INDEXES);
+                   CREATE TABLE plain_feedback (LIKE learning.feedback_entries INCLUDING DEFAULTS INCLUDING INDEXES)"
+per_loop() {  # $1 = the loop body for row i (PL/pgSQL), prints microseconds per call
+    $PSQL -d bench -c "
+      DO \$\$
+      DECLARE t0 timestamptz; tenant text := 'inputs';
+      BEGIN
+        t0 := clock_timestamp();
+        FOR i IN 1..5000 LOOP $1 END LOOP;
+        RAISE NOTICE '%', round((extract(epoch FROM clock_timestamp() - t0) * 1e6 / 5000)::numeric, 1);
+      END \$\$" 2>&1 | sed -n 's/.*NOTICE:  //p'
+}
+for run in 1 2 3; do
+    sig=$(per_loop "PERFORM learning.ingest_signal(tenant, 'c-$run-' || i, 'email_replied', now(), '{}', 'x-$run-' || i);")
+    plain_sig=$(per_loop "INSERT INTO plain_signals (tenant_id, conversation_state_id, signal_type, occurred_at, detail, external_id)
+                          VALUES (tenant, 'c-$run-' || i, 'email_replied', now(), '{}', 'x-$run-' || i) ON CONFLICT (tenant_id, external_id) DO NOTHING;")
+    fb=$(per_loop "PERFORM learning.submit_feedback(tenant, 'c-$run-' || i, 'message', 'm-' || i, 'inline', 1, 'rev-' || (i % 9));")
+    plain_fb=$(per_loop "INSERT INTO plain_feedback (tenant_id, conversation_state_id, target_type, target_id, source, rating, reviewer_id, reviewer_role)
+                         VALUES (tenant, 'c-$run-' || i, 'message', 'm-' || i, 'inline', 1, 'rev-' || (i % 9), 'rep');")
+    echo "In-server, 5000 calls (run $run): ingest_signal $sig µs vs plain INSERT $plain_sig µs (ratio $(awk "BEGIN {printf \"%.2f\", $plain_sig / $sig}")); submit_feedback $fb µs vs plain INSERT $plain_fb µs (ratio $(awk "BEGIN {printf \"%.2f\", $plain_fb / $fb}"))"
 done
 echo
 

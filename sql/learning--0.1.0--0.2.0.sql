@@ -1422,10 +1422,10 @@ COMMENT ON FUNCTION learning.retry_dead_deliveries(bigint) IS
 CREATE FUNCTION learning.relay_queue_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'learning_relay_queue_changed';
 COMMENT ON FUNCTION learning.relay_queue_changed() IS
-    'Statement trigger of learning.relay_queue: the commit wakes the database''s relay worker, or has the launcher start one';
+    'Row trigger of learning.relay_queue: a row queued or due again makes the commit wake the database''s relay worker, or have the launcher start one';
 REVOKE ALL ON FUNCTION learning.relay_queue_changed() FROM PUBLIC;
 CREATE TRIGGER relay_queue_wake AFTER INSERT OR UPDATE ON learning.relay_queue
-    FOR EACH STATEMENT EXECUTE FUNCTION learning.relay_queue_changed();
+    FOR EACH ROW EXECUTE FUNCTION learning.relay_queue_changed();
 COMMENT ON TRIGGER relay_queue_wake ON learning.relay_queue IS
     'Rows queued or due again: wake the relay at commit';
 

@@ -1251,10 +1251,14 @@ learning_relay_wake_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * learning_relay_queue_changed: statement trigger of learning.relay_queue
- * (AFTER INSERT OR UPDATE): rows may have become due (queued by the outbox,
- * retry_dead_deliveries, a webhook enabled again), so the commit wakes the
- * relay, or has the launcher start one.  Bound to that table.
+ * learning_relay_queue_changed: row trigger of learning.relay_queue (AFTER
+ * INSERT OR UPDATE): a row queued (by the outbox, retry_dead_deliveries) or
+ * made due again (a webhook enabled again) makes the commit wake the relay,
+ * or have the launcher start one.  A row trigger, not a statement trigger:
+ * the outbox statement of every commit inserts into the queue, mostly no
+ * row at all, and waking the relay for nothing cost a relay round (three
+ * statements in another process) per committed transaction.  Bound to that
+ * table.
  */
 Datum
 learning_relay_queue_changed(PG_FUNCTION_ARGS)
@@ -1262,10 +1266,10 @@ learning_relay_queue_changed(PG_FUNCTION_ARGS)
 	static const char *const tables[] = {"relay_queue", NULL};
 	TriggerData *trigdata = learning_trigger_guard(fcinfo, "relay_queue_changed", tables, NULL);
 
-	if (!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("learning.relay_queue_changed() fires only as a statement trigger of learning.relay_queue")));
+				 errmsg("learning.relay_queue_changed() fires only as an AFTER row trigger of learning.relay_queue")));
 	learning_relay_wake_at_commit();
 	return PointerGetDatum(NULL);
 }
