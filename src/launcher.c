@@ -1,12 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * launcher.c
- *		The launcher background worker and everything that keeps our
- *		workers out of the way of users: the shared-memory table of
- *		databases, the utility hook that frees a database before DROP
- *		DATABASE, DROP EXTENSION, CREATE DATABASE ... TEMPLATE and ALTER
- *		DATABASE need it, and the commit callback that wakes the launcher
- *		after CREATE EXTENSION learning.
+ *		The launcher background worker: it finds the databases with the
+ *		extension, starts and stops their schedulers and relays from a
+ *		bounded pool, and restarts those that stopped.  It also registers,
+ *		when the library is preloaded, what the workers need: the shared
+ *		table (launcher_shmem.c) and the backends' hooks (utility_hook.c).
  *
  * How databases are found, without configuration:
  *	- the launcher connects to no database; every few seconds (and at once
@@ -37,11 +36,11 @@
  * started again when its database next needs one; a worker that stops
  * otherwise (killed, crashed) is started again LEARNING_RESTART_SECONDS
  * after it stopped, longer when it keeps failing at start-up, even when
- * nothing seems due (it may have left work half done), so that a worker stopped for DROP
- * DATABASE is never brought back by the postmaster.  The launcher itself is
- * a static worker the postmaster restarts.  A new launcher adopts the workers
- * of its predecessor through the pids in shared memory rather than starting
- * duplicates.
+ * nothing seems due (it may have left work half done), so that a worker
+ * stopped for DROP DATABASE is never brought back by the postmaster.  The
+ * launcher itself is a static worker the postmaster restarts.  A new
+ * launcher adopts the workers of its predecessor through the pids in shared
+ * memory rather than starting duplicates.
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -61,10 +60,7 @@
 #include "access/xact.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
-#include "commands/defrem.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -73,13 +69,9 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
-#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
-#include "tcop/utility.h"
-#include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "learning.h"
@@ -96,18 +88,6 @@
  * (say, FATAL while connecting); its restarts back off.
  */
 #define LAUNCHER_FAST_EXIT_MS		2000
-
-/* Longest wait for a database's workers to stop before a utility command. */
-#define RELEASE_WAIT_MS				5000
-
-/*
- * Safety net for a freed database: workers start again after this even if
- * the end of the transaction that freed it was never seen.
- */
-#define RELEASE_HOLD_MS				60000
-
-/* Shared memory: the table of databases. */
-LearningWorkersShared *LearningWorkers = NULL;
 
 /* What the launcher knows of one database (launcher-local). */
 typedef enum LauncherDbState
@@ -159,43 +139,40 @@ typedef struct LauncherDb
 static HTAB *launcher_dbs = NULL;
 static MemoryContext launcher_cxt = NULL;	/* the hash and worker handles */
 
-/* Saved hook values. */
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
-/* Databases this transaction freed, and whether it created the extension. */
-static List *pending_released = NIL;
-static bool pending_extension_created = false;
-
-static Size workers_shmem_size(void);
-static void workers_shmem_request(void);
-static void workers_shmem_startup(void);
-static void workers_xact_callback(XactEvent event, void *arg);
-static void learning_process_utility(PlannedStmt *pstmt, const char *queryString,
-									 bool readOnlyTree, ProcessUtilityContext context,
-									 ParamListInfo params, QueryEnvironment *queryEnv,
-									 DestReceiver *dest, QueryCompletion *qc);
-static Oid	database_to_release(Node *parsetree);
-static bool may_own_database(Oid dboid);
-static bool database_is_template(Oid dboid);
-static void release_database(Oid dboid);
+static MemoryContext launcher_init_memory(void);
+static bool launcher_take_rescan(void);
 static void launcher_detach(int code, Datum arg);
 static void launcher_adopt(void);
+static LauncherDb *launcher_db_enter(Oid dboid);
 static void launcher_scan_databases(void);
 static void launcher_sync(TimestampTz now);
+static void launcher_sync_slot(LearningDbSlot *slot, TimestampTz now);
+static void launcher_read_findings(LauncherDb *db, LearningDbSlot *slot);
 static void launcher_reap(LauncherDb *db, TimestampTz now);
+static WorkerStop stop_reason(const LauncherDb *db, bool done);
 static bool worker_refresh(LauncherWorker *w, const char *bgw_type);
 static void worker_stopped(LauncherWorker *w, WorkerStop how, bool healthy, TimestampTz now);
 static bool worker_running(const LauncherWorker *w);
+static bool launcher_db_off(const LauncherDb *db);
 static TimestampTz scheduler_due_at(LauncherDb *db, LearningDbSlot *slot, TimestampTz now);
 static TimestampTz relay_due_at(LauncherDb *db, LearningDbSlot *slot);
 static int	candidate_cmp(const void *a, const void *b);
+static int	launcher_candidates(LauncherCandidate *cand, TimestampTz now,
+								int *running, int *probes);
+static void launcher_stop_off(void);
+static int	launcher_start_candidates(LauncherCandidate *cand, int ncand,
+									  int running, int probes, TimestampTz now);
 static void launcher_set_waiting(LauncherCandidate *c, int n, int first_waiting, TimestampTz now);
+static void launcher_nudge_workers(void);
 static void worker_stop(LauncherWorker *w, const char *bgw_type);
 static bool worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now);
+static bool worker_claim_slot(Oid dboid, bool scheduler);
+static bool worker_register(Oid dboid, const char *type, bool scheduler,
+							BackgroundWorkerHandle **handle);
+static void worker_publish_pid(Oid dboid, pid_t pid, bool scheduler);
 static void launcher_act(TimestampTz now);
 static long launcher_timeout(TimestampTz now, TimestampTz next_scan);
+static TimestampTz launcher_db_wake(LauncherDb *db, TimestampTz now, TimestampTz wake);
 
 /*
  * learning_register_launcher sets up the background workers when the library
@@ -211,13 +188,8 @@ learning_register_launcher(void)
 	if (IsBinaryUpgrade)
 		return;
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = workers_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = workers_shmem_startup;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = learning_process_utility;
-	RegisterXactCallback(workers_xact_callback, NULL);
+	learning_register_workers_shmem();
+	learning_register_backend_hooks();
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -231,375 +203,6 @@ learning_register_launcher(void)
 }
 
 /*
- * workers_shmem_size: one slot per database with the extension (they keep
- * what the pool knows of each), plus requests about the others.
- */
-static Size
-workers_shmem_size(void)
-{
-	return add_size(offsetof(LearningWorkersShared, slots),
-					mul_size(LEARNING_MAX_DATABASES, sizeof(LearningDbSlot)));
-}
-
-/* workers_shmem_request asks for the table and its lock. */
-static void
-workers_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(workers_shmem_size());
-	RequestNamedLWLockTranche("learning workers", 1);
-}
-
-/* workers_shmem_startup creates or attaches to the table. */
-static void
-workers_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	LearningWorkers = ShmemInitStruct("learning workers", workers_shmem_size(), &found);
-	if (!found)
-	{
-		memset(LearningWorkers, 0, workers_shmem_size());
-		LearningWorkers->lock = &(GetNamedLWLockTranche("learning workers"))->lock;
-		LearningWorkers->nslots = LEARNING_MAX_DATABASES;
-		LearningWorkers->rescan = true;
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/* learning_slot_find: the slot of a database, or NULL.  Caller holds the lock. */
-LearningDbSlot *
-learning_slot_find(Oid dboid)
-{
-	for (int i = 0; i < LearningWorkers->nslots; i++)
-		if (LearningWorkers->slots[i].dboid == dboid)
-			return &LearningWorkers->slots[i];
-	return NULL;
-}
-
-/*
- * learning_slot_get: the slot of a database, taking a free one if needed;
- * NULL when the table is full.  Caller holds the lock exclusively.  Never
- * fails otherwise (commit callbacks call it).
- */
-LearningDbSlot *
-learning_slot_get(Oid dboid)
-{
-	LearningDbSlot *slot = learning_slot_find(dboid);
-
-	if (slot == NULL && (slot = learning_slot_find(InvalidOid)) != NULL)
-	{
-		memset(slot, 0, sizeof(*slot));
-		slot->dboid = dboid;
-	}
-	return slot;
-}
-
-/*
- * learning_worker_alive tells whether pid is a running background worker of
- * the given type.  Checking the type through the postmaster's worker slots
- * guards against pids of workers that are gone and reused by someone else.
- */
-bool
-learning_worker_alive(pid_t pid, const char *bgw_type)
-{
-	const char *type;
-
-	if (pid == 0)
-		return false;
-	type = GetBackgroundWorkerTypeByPid(pid);
-	return type != NULL && strcmp(type, bgw_type) == 0;
-}
-
-/* learning_wake_launcher sets the launcher's latch.  Caller holds the lock. */
-void
-learning_wake_launcher(void)
-{
-	if (LearningWorkers->launcher_latch != NULL)
-		SetLatch(LearningWorkers->launcher_latch);
-}
-
-/* ---------------------------------------------------------------------
- * Backends: freeing a database for a utility command
- * ---------------------------------------------------------------------
- */
-
-/*
- * learning_process_utility frees a database our workers are connected to
- * before a command that needs it free, and notes CREATE EXTENSION learning so
- * that the launcher hears of it at commit.
- */
-static void
-learning_process_utility(PlannedStmt *pstmt, const char *queryString,
-						 bool readOnlyTree, ProcessUtilityContext context,
-						 ParamListInfo params, QueryEnvironment *queryEnv,
-						 DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-	bool		creates_extension = false;
-	Oid			release;
-
-	if (IsA(parsetree, CreateExtensionStmt) &&
-		strcmp(((CreateExtensionStmt *) parsetree)->extname, "learning") == 0)
-		creates_extension = true;
-
-	release = database_to_release(parsetree);
-	if (OidIsValid(release))
-		release_database(release);
-
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-							queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
-
-	if (creates_extension)
-		pending_extension_created = true;
-}
-
-/*
- * database_to_release: the database a utility command needs free of other
- * connections (core waits 5 seconds, then fails with "database is being
- * accessed by other users"), or InvalidOid.  Only when the caller owns it:
- * anyone else's command fails anyway, and must not bounce our workers.
- */
-static Oid
-database_to_release(Node *parsetree)
-{
-	Oid			dboid = InvalidOid;
-	ListCell   *lc;
-
-	switch (nodeTag(parsetree))
-	{
-		case T_DropdbStmt:
-			dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
-			break;
-		case T_CreatedbStmt:
-			{
-				/* the template is copied: nobody may be connected to it */
-				const char *template = "template1";
-
-				foreach(lc, ((CreatedbStmt *) parsetree)->options)
-				{
-					DefElem    *opt = lfirst_node(DefElem, lc);
-
-					if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
-						template = defGetString(opt);
-				}
-				dboid = get_database_oid(template, true);
-				/* only when the copy is allowed: core's own check, made later */
-				if (OidIsValid(dboid) &&
-					!(have_createdb_privilege() &&
-					  (database_is_template(dboid) || may_own_database(dboid))))
-					dboid = InvalidOid;
-				return dboid;
-			}
-		case T_RenameStmt:
-			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
-				dboid = get_database_oid(((RenameStmt *) parsetree)->subname, true);
-			break;
-		case T_AlterDatabaseStmt:
-			foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
-			{
-				if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
-					dboid = get_database_oid(((AlterDatabaseStmt *) parsetree)->dbname, true);
-			}
-			break;
-		case T_DropStmt:
-			{
-				DropStmt   *stmt = (DropStmt *) parsetree;
-				Oid			extoid;
-
-				if (stmt->removeType != OBJECT_EXTENSION)
-					break;
-				foreach(lc, stmt->objects)
-				{
-					Node	   *obj = lfirst(lc);
-
-					if (IsA(obj, String) && strcmp(strVal(obj), "learning") == 0)
-					{
-						extoid = get_extension_oid("learning", true);
-#if PG_VERSION_NUM >= 160000
-						if (OidIsValid(extoid) &&
-							object_ownercheck(ExtensionRelationId, extoid, GetUserId()))
-#else
-						if (OidIsValid(extoid) && pg_extension_ownercheck(extoid, GetUserId()))
-#endif
-							return MyDatabaseId;
-					}
-				}
-				return InvalidOid;
-			}
-		default:
-			break;
-	}
-	if (OidIsValid(dboid) && !may_own_database(dboid))
-		dboid = InvalidOid;
-	return dboid;
-}
-
-/* database_is_template: pg_database.datistemplate (anyone with CREATEDB may copy it). */
-static bool
-database_is_template(Oid dboid)
-{
-	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
-	bool		result = false;
-
-	if (HeapTupleIsValid(tup))
-	{
-		result = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
-		ReleaseSysCache(tup);
-	}
-	return result;
-}
-
-/* may_own_database: whether the current user owns the database. */
-static bool
-may_own_database(Oid dboid)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(DatabaseRelationId, dboid, GetUserId());
-#else
-	return pg_database_ownercheck(dboid, GetUserId());
-#endif
-}
-
-/*
- * release_database stops the scheduler and relay of a database and keeps
- * them stopped until this transaction ends (workers_xact_callback), waiting
- * at most RELEASE_WAIT_MS for them to be gone.  The launcher stops them
- * through its handles; when there is no launcher, this backend signals them
- * itself (they never restart on their own).
- */
-static void
-release_database(Oid dboid)
-{
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RELEASE_WAIT_MS);
-	MemoryContext oldcxt;
-
-	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
-	if (learning_slot_find(dboid) == NULL)
-	{
-		/* no worker there; only make the launcher look at pg_database at commit */
-		LWLockRelease(LearningWorkers->lock);
-		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-		pending_released = list_append_unique_oid(pending_released, dboid);
-		MemoryContextSwitchTo(oldcxt);
-		return;
-	}
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	pending_released = list_append_unique_oid(pending_released, dboid);
-	MemoryContextSwitchTo(oldcxt);
-
-	for (;;)
-	{
-		LearningDbSlot *slot = learning_slot_find(dboid);
-		pid_t		scheduler_pid;
-		pid_t		relay_pid;
-		bool		launcher_acted;
-
-		if (slot == NULL)
-		{
-			LWLockRelease(LearningWorkers->lock);
-			return;
-		}
-		slot->hold_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RELEASE_HOLD_MS);
-		if (!slot->stop_requested && (slot->scheduler_pid != 0 || slot->relay_pid != 0))
-		{
-			slot->stop_requested = true;
-			learning_wake_launcher();
-		}
-		scheduler_pid = slot->scheduler_pid;
-		relay_pid = slot->relay_pid;
-		launcher_acted = !slot->stop_requested || LearningWorkers->launcher_pid == 0;
-		if (LearningWorkers->launcher_pid == 0)
-		{
-			if (learning_worker_alive(scheduler_pid, LEARNING_SCHEDULER_TYPE))
-				kill(scheduler_pid, SIGTERM);
-			if (learning_worker_alive(relay_pid, LEARNING_RELAY_TYPE))
-				kill(relay_pid, SIGTERM);
-		}
-		LWLockRelease(LearningWorkers->lock);
-
-		if (launcher_acted &&
-			!learning_worker_alive(scheduler_pid, LEARNING_SCHEDULER_TYPE) &&
-			!learning_worker_alive(relay_pid, LEARNING_RELAY_TYPE))
-			return;
-		if (GetCurrentTimestamp() >= deadline)
-		{
-			/* the command itself waits a little more, then explains */
-			ereport(DEBUG1,
-					(errmsg("learning workers of database %u did not stop within %d ms",
-							dboid, RELEASE_WAIT_MS)));
-			return;
-		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
-	}
-}
-
-/*
- * workers_xact_callback: at the end of a transaction that freed databases,
- * lets their workers start again (the launcher finds dropped databases gone),
- * and after CREATE EXTENSION learning commits asks for a scheduler at once.
- * Runs during commit and abort: it must not fail, so no allocation and no
- * error, only the lock and a latch.
- */
-static void
-workers_xact_callback(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-	bool		commit;
-
-	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
-		event != XACT_EVENT_PREPARE)
-		return;
-	if (pending_released == NIL && !pending_extension_created)
-		return;
-	commit = (event == XACT_EVENT_COMMIT);
-
-	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
-	foreach(lc, pending_released)
-	{
-		LearningDbSlot *slot = learning_slot_find(lfirst_oid(lc));
-
-		if (slot != NULL)
-		{
-			slot->hold_until = 0;
-			slot->stop_requested = false;
-		}
-	}
-	if (commit && pending_extension_created)
-	{
-		LearningDbSlot *slot = learning_slot_get(MyDatabaseId);
-
-		if (slot != NULL)
-			slot->start_requested = true;
-	}
-	LearningWorkers->rescan = true;
-	learning_wake_launcher();
-	LWLockRelease(LearningWorkers->lock);
-
-	list_free(pending_released);
-	pending_released = NIL;
-	pending_extension_created = false;
-}
-
-/* ---------------------------------------------------------------------
- * The launcher
- * ---------------------------------------------------------------------
- */
-
-/*
  * learning_launcher_main: entry point of the "learning launcher" worker.
  * Connected to no database, it reads only the shared catalog pg_database.
  */
@@ -607,7 +210,6 @@ void
 learning_launcher_main(Datum main_arg)
 {
 	MemoryContext loopcxt;
-	HASHCTL		ctl;
 	TimestampTz next_scan = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -618,17 +220,7 @@ learning_launcher_main(Datum main_arg)
 	learning_worker_pin_search_path();
 	pgstat_report_appname(LEARNING_LAUNCHER_TYPE);
 
-	launcher_cxt = AllocSetContextCreate(TopMemoryContext, "learning launcher",
-										 ALLOCSET_DEFAULT_SIZES);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(LauncherDb);
-	ctl.hcxt = launcher_cxt;
-	launcher_dbs = hash_create("learning launcher databases", 64, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	loopcxt = AllocSetContextCreate(TopMemoryContext, "learning launcher loop",
-									ALLOCSET_DEFAULT_SIZES);
-
+	loopcxt = launcher_init_memory();
 	before_shmem_exit(launcher_detach, (Datum) 0);
 	launcher_adopt();
 	ereport(LOG, (errmsg("learning launcher started")));
@@ -647,11 +239,7 @@ learning_launcher_main(Datum main_arg)
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
 
-		LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
-		rescan = LearningWorkers->rescan;
-		LearningWorkers->rescan = false;
-		LWLockRelease(LearningWorkers->lock);
-
+		rescan = launcher_take_rescan();
 		now = GetCurrentTimestamp();
 		if (rescan || now >= next_scan)
 		{
@@ -669,6 +257,41 @@ learning_launcher_main(Datum main_arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * launcher_init_memory creates the launcher's hash of databases, in a context
+ * that lives as long as the launcher (it holds worker handles), and returns
+ * the context reset at every turn of the loop.
+ */
+static MemoryContext
+launcher_init_memory(void)
+{
+	HASHCTL		ctl;
+
+	launcher_cxt = AllocSetContextCreate(TopMemoryContext, "learning launcher",
+										 ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(LauncherDb);
+	ctl.hcxt = launcher_cxt;
+	launcher_dbs = hash_create("learning launcher databases", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return AllocSetContextCreate(TopMemoryContext, "learning launcher loop",
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* launcher_take_rescan: whether a backend asked for a scan of pg_database. */
+static bool
+launcher_take_rescan(void)
+{
+	bool		rescan;
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	rescan = LearningWorkers->rescan;
+	LearningWorkers->rescan = false;
+	LWLockRelease(LearningWorkers->lock);
+	return rescan;
 }
 
 /* launcher_detach: no launcher any more; backends signal workers themselves. */
@@ -700,14 +323,10 @@ launcher_adopt(void)
 	{
 		LearningDbSlot *slot = &LearningWorkers->slots[i];
 		LauncherDb *db;
-		bool		found;
 
 		if (!OidIsValid(slot->dboid))
 			continue;
-		db = hash_search(launcher_dbs, &slot->dboid, HASH_ENTER, &found);
-		memset(db, 0, sizeof(*db));
-		db->dboid = slot->dboid;
-		db->exists = true;
+		db = launcher_db_enter(slot->dboid);
 		db->state = slot->extension_present ? DB_ACTIVE : DB_UNKNOWN;
 		if (learning_worker_alive(slot->scheduler_pid, LEARNING_SCHEDULER_TYPE))
 			db->scheduler.pid = slot->scheduler_pid;
@@ -719,6 +338,27 @@ launcher_adopt(void)
 							db->dboid, (int) db->scheduler.pid, (int) db->relay.pid)));
 	}
 	LWLockRelease(LearningWorkers->lock);
+}
+
+/*
+ * launcher_db_enter: the launcher's entry for a database.  A new one exists
+ * (a scan just saw it, or a backend asked for it before our scan did) and is
+ * not yet probed.
+ */
+static LauncherDb *
+launcher_db_enter(Oid dboid)
+{
+	bool		found;
+	LauncherDb *db = hash_search(launcher_dbs, &dboid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		memset(db, 0, sizeof(*db));
+		db->dboid = dboid;
+		db->exists = true;
+		db->state = DB_UNKNOWN;
+	}
+	return db;
 }
 
 /*
@@ -747,7 +387,6 @@ launcher_scan_databases(void)
 	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
 	{
 		Form_pg_database datform = (Form_pg_database) GETSTRUCT(tup);
-		bool		found;
 
 		if (!datform->datallowconn || datform->datistemplate)
 			continue;
@@ -755,14 +394,7 @@ launcher_scan_databases(void)
 		if (database_is_invalid_form(datform))
 			continue;
 #endif
-		db = hash_search(launcher_dbs, &datform->oid, HASH_ENTER, &found);
-		if (!found)
-		{
-			memset(db, 0, sizeof(*db));
-			db->dboid = datform->oid;
-			db->state = DB_UNKNOWN;
-		}
-		db->exists = true;
+		launcher_db_enter(datform->oid)->exists = true;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -787,54 +419,8 @@ launcher_sync(TimestampTz now)
 	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < LearningWorkers->nslots; i++)
 	{
-		LearningDbSlot *slot = &LearningWorkers->slots[i];
-		bool		found;
-
-		if (!OidIsValid(slot->dboid))
-			continue;
-		db = hash_search(launcher_dbs, &slot->dboid, HASH_ENTER, &found);
-		if (!found)
-		{
-			/* asked for by a backend before our scan saw the database */
-			memset(db, 0, sizeof(*db));
-			db->dboid = slot->dboid;
-			db->exists = true;
-			db->state = DB_UNKNOWN;
-		}
-		if (slot->start_requested)
-		{
-			slot->start_requested = false;
-			if (db->state != DB_ACTIVE)
-				db->state = DB_UNKNOWN;
-			slot->jobs_known = false;
-			db->scheduler.restart_at = 0;
-			db->scheduler.fast_exits = 0;
-		}
-		if (slot->extension_present && db->state != DB_ACTIVE)
-		{
-			elog(DEBUG1, "learning launcher: database %u has the extension", db->dboid);
-			db->state = DB_ACTIVE;
-			db->scheduler.fast_exits = 0;
-		}
-		if (slot->extension_absent && db->state != DB_ABSENT)
-		{
-			elog(DEBUG1, "learning launcher: database %u has no extension", db->dboid);
-			db->state = DB_ABSENT;
-		}
-		db->held = slot->hold_until > now;
-		db->hold_until = slot->hold_until;
-		if (slot->stop_requested)
-			db->stopping = true;
-
-		slot->scheduler_pid = db->scheduler.pid;
-		slot->relay_pid = db->relay.pid;
-		if (slot->stop_requested && db->scheduler.pid == 0 && db->relay.pid == 0)
-			slot->stop_requested = false;
-
-		/* nothing to run here and nobody waiting: free the slot */
-		if (db->scheduler.pid == 0 && db->relay.pid == 0 && !db->held &&
-			!slot->stop_requested && (db->state == DB_ABSENT || !db->exists))
-			memset(slot, 0, sizeof(*slot));
+		if (OidIsValid(LearningWorkers->slots[i].dboid))
+			launcher_sync_slot(&LearningWorkers->slots[i], now);
 	}
 	LWLockRelease(LearningWorkers->lock);
 
@@ -844,6 +430,61 @@ launcher_sync(TimestampTz now)
 	{
 		if (!db->exists && !worker_running(&db->scheduler) && !worker_running(&db->relay))
 			(void) hash_search(launcher_dbs, &db->dboid, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * launcher_sync_slot exchanges news with the slot of one database.  Caller
+ * holds the lock exclusively.
+ */
+static void
+launcher_sync_slot(LearningDbSlot *slot, TimestampTz now)
+{
+	LauncherDb *db = launcher_db_enter(slot->dboid);
+
+	launcher_read_findings(db, slot);
+	db->held = slot->hold_until > now;
+	db->hold_until = slot->hold_until;
+	if (slot->stop_requested)
+		db->stopping = true;
+
+	slot->scheduler_pid = db->scheduler.pid;
+	slot->relay_pid = db->relay.pid;
+	if (slot->stop_requested && db->scheduler.pid == 0 && db->relay.pid == 0)
+		slot->stop_requested = false;
+
+	/* nothing to run here and nobody waiting: free the slot */
+	if (db->scheduler.pid == 0 && db->relay.pid == 0 && !db->held &&
+		!slot->stop_requested && (db->state == DB_ABSENT || !db->exists))
+		memset(slot, 0, sizeof(*slot));
+}
+
+/*
+ * launcher_read_findings takes in what the slot says of the extension: a
+ * committed CREATE EXTENSION (probe again, at once), or a scheduler's finding.
+ */
+static void
+launcher_read_findings(LauncherDb *db, LearningDbSlot *slot)
+{
+	if (slot->start_requested)
+	{
+		slot->start_requested = false;
+		if (db->state != DB_ACTIVE)
+			db->state = DB_UNKNOWN;
+		slot->jobs_known = false;
+		db->scheduler.restart_at = 0;
+		db->scheduler.fast_exits = 0;
+	}
+	if (slot->extension_present && db->state != DB_ACTIVE)
+	{
+		elog(DEBUG1, "learning launcher: database %u has the extension", db->dboid);
+		db->state = DB_ACTIVE;
+		db->scheduler.fast_exits = 0;
+	}
+	if (slot->extension_absent && db->state != DB_ABSENT)
+	{
+		elog(DEBUG1, "learning launcher: database %u has no extension", db->dboid);
+		db->state = DB_ABSENT;
 	}
 }
 
@@ -900,17 +541,23 @@ launcher_reap(LauncherDb *db, TimestampTz now)
 	LWLockRelease(LearningWorkers->lock);
 
 	if (scheduler_gone)
-		worker_stopped(&db->scheduler,
-					   scheduler_done || db->state == DB_ABSENT ? STOPPED_DONE :
-					   db->stopping ? STOPPED_ON_REQUEST : STOPPED_UNEXPECTEDLY,
-					   healthy, now);
+		worker_stopped(&db->scheduler, stop_reason(db, scheduler_done), healthy, now);
 	if (relay_gone)
-		worker_stopped(&db->relay,
-					   relay_done || db->state == DB_ABSENT ? STOPPED_DONE :
-					   db->stopping ? STOPPED_ON_REQUEST : STOPPED_UNEXPECTEDLY,
-					   false, now);
+		worker_stopped(&db->relay, stop_reason(db, relay_done), false, now);
 	if (!worker_running(&db->scheduler) && !worker_running(&db->relay))
 		db->stopping = false;
+}
+
+/*
+ * stop_reason: how a worker of the database stopped, given whether it said
+ * its work was done.  A scheduler that found no extension is done too.
+ */
+static WorkerStop
+stop_reason(const LauncherDb *db, bool done)
+{
+	if (done || db->state == DB_ABSENT)
+		return STOPPED_DONE;
+	return db->stopping ? STOPPED_ON_REQUEST : STOPPED_UNEXPECTEDLY;
 }
 
 /*
@@ -994,29 +641,11 @@ worker_stop(LauncherWorker *w, const char *bgw_type)
 static bool
 worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 {
-	BackgroundWorker bgw;
 	BackgroundWorkerHandle *handle;
-	LearningDbSlot *slot;
 	const char *type = scheduler ? LEARNING_SCHEDULER_TYPE : LEARNING_RELAY_TYPE;
 	pid_t		pid;
-	MemoryContext oldcxt;
-	bool		registered;
 
-	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
-	slot = learning_slot_get(db->dboid);
-	if (slot != NULL)
-	{
-		if (scheduler)
-		{
-			slot->extension_present = false;
-			slot->extension_absent = false;
-			slot->scheduler_done = false;
-		}
-		else
-			slot->relay_done = false;
-	}
-	LWLockRelease(LearningWorkers->lock);
-	if (slot == NULL)
+	if (!worker_claim_slot(db->dboid, scheduler))
 	{
 		if (!w->warned)
 			ereport(WARNING,
@@ -1028,24 +657,7 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 		w->restart_at = TimestampTzPlusMilliseconds(now, 30000);
 		return true;
 	}
-
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "learning");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN,
-			 scheduler ? "learning_scheduler_main" : "learning_relay_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "%s for database %u", type, db->dboid);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", type);
-	bgw.bgw_main_arg = ObjectIdGetDatum(db->dboid);
-	bgw.bgw_notify_pid = MyProcPid;
-
-	/* the handle outlives this loop iteration */
-	oldcxt = MemoryContextSwitchTo(launcher_cxt);
-	registered = RegisterDynamicBackgroundWorker(&bgw, &handle);
-	MemoryContextSwitchTo(oldcxt);
-	if (!registered)
+	if (!worker_register(db->dboid, type, scheduler, &handle))
 	{
 		if (!w->warned)
 			ereport(LOG,
@@ -1076,23 +688,92 @@ worker_start(LauncherDb *db, LauncherWorker *w, bool scheduler, TimestampTz now)
 			/* BGWH_POSTMASTER_DIED */
 			proc_exit(1);
 	}
+	worker_publish_pid(db->dboid, w->pid, scheduler);
+	return true;
+}
+
+/*
+ * worker_claim_slot takes the database's slot for a worker about to start,
+ * clearing what its predecessor reported; false when the table is full.
+ */
+static bool
+worker_claim_slot(Oid dboid, bool scheduler)
+{
+	LearningDbSlot *slot;
 
 	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
-	if ((slot = learning_slot_find(db->dboid)) != NULL)
+	slot = learning_slot_get(dboid);
+	if (slot != NULL)
 	{
 		if (scheduler)
 		{
-			slot->scheduler_pid = w->pid;
+			slot->extension_present = false;
+			slot->extension_absent = false;
+			slot->scheduler_done = false;
+		}
+		else
+			slot->relay_done = false;
+	}
+	LWLockRelease(LearningWorkers->lock);
+	return slot != NULL;
+}
+
+/*
+ * worker_register asks the postmaster for a scheduler or relay of the
+ * database, one that tells the launcher when it stops and that only the
+ * launcher restarts; false when no background worker slot is free.
+ */
+static bool
+worker_register(Oid dboid, const char *type, bool scheduler,
+				BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker bgw;
+	MemoryContext oldcxt;
+	bool		registered;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "learning");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN,
+			 scheduler ? "learning_scheduler_main" : "learning_relay_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "%s for database %u", type, dboid);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", type);
+	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
+	bgw.bgw_notify_pid = MyProcPid;
+
+	/* the handle outlives this loop iteration */
+	oldcxt = MemoryContextSwitchTo(launcher_cxt);
+	registered = RegisterDynamicBackgroundWorker(&bgw, handle);
+	MemoryContextSwitchTo(oldcxt);
+	return registered;
+}
+
+/*
+ * worker_publish_pid puts a started worker's pid (0: it is gone already) in
+ * the database's slot; its database no longer waits for it.
+ */
+static void
+worker_publish_pid(Oid dboid, pid_t pid, bool scheduler)
+{
+	LearningDbSlot *slot;
+
+	LWLockAcquire(LearningWorkers->lock, LW_EXCLUSIVE);
+	if ((slot = learning_slot_find(dboid)) != NULL)
+	{
+		if (scheduler)
+		{
+			slot->scheduler_pid = pid;
 			slot->jobs_waiting_since = 0;
 		}
 		else
 		{
-			slot->relay_pid = w->pid;
+			slot->relay_pid = pid;
 			slot->relay_waiting_since = 0;
 		}
 	}
 	LWLockRelease(LearningWorkers->lock);
-	return true;
 }
 
 /*
@@ -1156,6 +837,145 @@ candidate_cmp(const void *a, const void *b)
 }
 
 /*
+ * launcher_db_off: whether the database must have no worker now: gone from
+ * pg_database, held free by a backend, being freed, or without the extension.
+ */
+static bool
+launcher_db_off(const LauncherDb *db)
+{
+	return !db->exists || db->held || db->stopping || db->state == DB_ABSENT;
+}
+
+/*
+ * launcher_act stops the workers that must stop, then starts, longest
+ * waiting first, the workers that databases need, as long as the pool
+ * (learning.max_workers) and the server's background worker slots allow.
+ */
+static void
+launcher_act(TimestampTz now)
+{
+	LauncherCandidate *cand;
+	int			ncand;
+	int			running = 0;
+	int			probes = 0;
+	int			started;
+
+	/* at most a scheduler and a relay per database */
+	cand = palloc(sizeof(LauncherCandidate) * 2 * Max(hash_get_num_entries(launcher_dbs), 1));
+	ncand = launcher_candidates(cand, now, &running, &probes);
+	launcher_stop_off();
+	qsort(cand, ncand, sizeof(LauncherCandidate), candidate_cmp);
+	started = launcher_start_candidates(cand, ncand, running, probes, now);
+	launcher_set_waiting(cand, ncand, started, now);
+	pfree(cand);
+}
+
+/*
+ * launcher_candidates fills cand with the workers that databases need now,
+ * and counts the database workers running (*running) and the schedulers
+ * still probing a database (*probes); returns the number of candidates.
+ */
+static int
+launcher_candidates(LauncherCandidate *cand, TimestampTz now, int *running, int *probes)
+{
+	HASH_SEQ_STATUS hs;
+	LauncherDb *db;
+	int			ncand = 0;
+
+	LWLockAcquire(LearningWorkers->lock, LW_SHARED);
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+	{
+		bool		scheduler_running = worker_running(&db->scheduler);
+		bool		relay_running = worker_running(&db->relay);
+		LearningDbSlot *slot;
+		TimestampTz due;
+
+		*running += scheduler_running + relay_running;
+		if (db->state == DB_UNKNOWN && scheduler_running)
+			(*probes)++;
+		if (launcher_db_off(db))
+			continue;
+
+		slot = learning_slot_find(db->dboid);
+		if (!scheduler_running && now >= db->scheduler.restart_at &&
+			(due = scheduler_due_at(db, slot, now)) <= now)
+		{
+			cand[ncand].db = db;
+			cand[ncand].scheduler = true;
+			cand[ncand++].due = due;
+		}
+		if (db->state == DB_ACTIVE && !relay_running && now >= db->relay.restart_at &&
+			(due = relay_due_at(db, slot)) <= now)
+		{
+			cand[ncand].db = db;
+			cand[ncand].scheduler = false;
+			cand[ncand++].due = due;
+		}
+	}
+	LWLockRelease(LearningWorkers->lock);
+	return ncand;
+}
+
+/*
+ * launcher_stop_off stops the workers of databases that must have none
+ * (outside the lock: it signals).  A scheduler that found no extension is
+ * leaving by itself.
+ */
+static void
+launcher_stop_off(void)
+{
+	HASH_SEQ_STATUS hs;
+	LauncherDb *db;
+
+	hash_seq_init(&hs, launcher_dbs);
+	while ((db = hash_seq_search(&hs)) != NULL)
+	{
+		if (launcher_db_off(db))
+		{
+			if (worker_running(&db->scheduler) && db->state != DB_ABSENT)
+				worker_stop(&db->scheduler, LEARNING_SCHEDULER_TYPE);
+			if (worker_running(&db->relay))
+				worker_stop(&db->relay, LEARNING_RELAY_TYPE);
+		}
+	}
+}
+
+/*
+ * launcher_start_candidates starts the candidates in turn while the pool
+ * and the server's worker slots allow; returns the index of the first
+ * candidate left waiting.  Probes of databases not yet known are skipped
+ * beyond LAUNCHER_MAX_PROBES: they come in their turn, later.
+ */
+static int
+launcher_start_candidates(LauncherCandidate *cand, int ncand, int running, int probes,
+						  TimestampTz now)
+{
+	int			started;
+	bool		full = false;
+
+	for (started = 0; started < ncand && running < learning_max_workers && !full; started++)
+	{
+		LauncherCandidate *c = &cand[started];
+
+		/* databases not probed yet: a few at a time, in their turn */
+		if (c->scheduler && c->db->state == DB_UNKNOWN)
+		{
+			if (probes >= LAUNCHER_MAX_PROBES)
+				continue;
+			probes++;
+		}
+		if (worker_start(c->db, c->scheduler ? &c->db->scheduler : &c->db->relay, c->scheduler, now))
+			running++;
+		else
+			full = true;		/* the server's worker slots: wait for one */
+	}
+	if (full)
+		started--;
+	return started;
+}
+
+/*
  * launcher_set_waiting records which databases wait for a worker (the
  * candidates from first_waiting on) and since when, for learning.job_status
  * and for the running workers, which leave sooner while others wait.
@@ -1189,112 +1009,29 @@ launcher_set_waiting(LauncherCandidate *c, int n, int first_waiting, TimestampTz
 
 	/* idle workers sleep: tell them at once that others wait */
 	if (news)
-	{
-		HASH_SEQ_STATUS hs;
-		LauncherDb *db;
-
-		hash_seq_init(&hs, launcher_dbs);
-		while ((db = hash_seq_search(&hs)) != NULL)
-		{
-			pid_t		pids[2] = {db->scheduler.pid, db->relay.pid};
-
-			for (int k = 0; k < 2; k++)
-			{
-				PGPROC	   *proc = pids[k] != 0 ? BackendPidGetProc(pids[k]) : NULL;
-
-				if (proc != NULL)
-					SetLatch(&proc->procLatch);
-			}
-		}
-	}
+		launcher_nudge_workers();
 }
 
-/*
- * launcher_act stops the workers that must stop, then starts, longest
- * waiting first, the workers that databases need, as long as the pool
- * (learning.max_workers) and the server's background worker slots allow.
- */
+/* launcher_nudge_workers sets the latch of every running database worker. */
 static void
-launcher_act(TimestampTz now)
+launcher_nudge_workers(void)
 {
 	HASH_SEQ_STATUS hs;
 	LauncherDb *db;
-	LauncherCandidate *cand;
-	int			ncand = 0;
-	int			running = 0;
-	int			probes = 0;
-	int			started;
-	bool		full = false;
 
-	cand = palloc(sizeof(LauncherCandidate) * 2 * Max(hash_get_num_entries(launcher_dbs), 1));
-
-	LWLockAcquire(LearningWorkers->lock, LW_SHARED);
 	hash_seq_init(&hs, launcher_dbs);
 	while ((db = hash_seq_search(&hs)) != NULL)
 	{
-		bool		scheduler_running = worker_running(&db->scheduler);
-		bool		relay_running = worker_running(&db->relay);
-		LearningDbSlot *slot;
-		TimestampTz due;
+		pid_t		pids[2] = {db->scheduler.pid, db->relay.pid};
 
-		running += scheduler_running + relay_running;
-		if (db->state == DB_UNKNOWN && scheduler_running)
-			probes++;
-		if (!db->exists || db->held || db->stopping || db->state == DB_ABSENT)
-			continue;
+		for (int k = 0; k < 2; k++)
+		{
+			PGPROC	   *proc = pids[k] != 0 ? BackendPidGetProc(pids[k]) : NULL;
 
-		slot = learning_slot_find(db->dboid);
-		if (!scheduler_running && now >= db->scheduler.restart_at &&
-			(due = scheduler_due_at(db, slot, now)) <= now)
-		{
-			cand[ncand].db = db;
-			cand[ncand].scheduler = true;
-			cand[ncand++].due = due;
-		}
-		if (db->state == DB_ACTIVE && !relay_running && now >= db->relay.restart_at &&
-			(due = relay_due_at(db, slot)) <= now)
-		{
-			cand[ncand].db = db;
-			cand[ncand].scheduler = false;
-			cand[ncand++].due = due;
+			if (proc != NULL)
+				SetLatch(&proc->procLatch);
 		}
 	}
-	LWLockRelease(LearningWorkers->lock);
-
-	/* stop what must stop (outside the lock: it signals) */
-	hash_seq_init(&hs, launcher_dbs);
-	while ((db = hash_seq_search(&hs)) != NULL)
-	{
-		if (!db->exists || db->held || db->stopping || db->state == DB_ABSENT)
-		{
-			if (worker_running(&db->scheduler) && db->state != DB_ABSENT)
-				worker_stop(&db->scheduler, LEARNING_SCHEDULER_TYPE);
-			if (worker_running(&db->relay))
-				worker_stop(&db->relay, LEARNING_RELAY_TYPE);
-		}
-	}
-
-	qsort(cand, ncand, sizeof(LauncherCandidate), candidate_cmp);
-	for (started = 0; started < ncand && running < learning_max_workers && !full; started++)
-	{
-		LauncherCandidate *c = &cand[started];
-
-		/* databases not probed yet: a few at a time, in their turn */
-		if (c->scheduler && c->db->state == DB_UNKNOWN)
-		{
-			if (probes >= LAUNCHER_MAX_PROBES)
-				continue;
-			probes++;
-		}
-		if (worker_start(c->db, c->scheduler ? &c->db->scheduler : &c->db->relay, c->scheduler, now))
-			running++;
-		else
-			full = true;		/* the server's worker slots: wait for one */
-	}
-	if (full)
-		started--;
-	launcher_set_waiting(cand, ncand, started, now);
-	pfree(cand);
 }
 
 /*
@@ -1315,26 +1052,7 @@ launcher_timeout(TimestampTz now, TimestampTz next_scan)
 	waiting = LearningWorkers->waiting > 0;
 	hash_seq_init(&hs, launcher_dbs);
 	while ((db = hash_seq_search(&hs)) != NULL)
-	{
-		bool		watching_adopted = (db->scheduler.pid != 0 && db->scheduler.handle == NULL) ||
-			(db->relay.pid != 0 && db->relay.handle == NULL);
-		bool		running = worker_running(&db->scheduler) || worker_running(&db->relay);
-		LearningDbSlot *slot = learning_slot_find(db->dboid);
-
-		/* a worker started while a backend asked for the database: stop it soon */
-		if (running && (db->held || !db->exists))
-			wake = Min(wake, TimestampTzPlusMilliseconds(now, 100));
-		if (watching_adopted || db->stopping)
-			wake = Min(wake, TimestampTzPlusMilliseconds(now, 1000));
-		if (db->held)
-			wake = Min(wake, db->hold_until);
-		if (!db->exists || db->held || db->state == DB_ABSENT)
-			continue;
-		if (!worker_running(&db->scheduler))
-			wake = Min(wake, Max(scheduler_due_at(db, slot, now), db->scheduler.restart_at));
-		if (db->state == DB_ACTIVE && !worker_running(&db->relay))
-			wake = Min(wake, Max(relay_due_at(db, slot), db->relay.restart_at));
-	}
+		wake = launcher_db_wake(db, now, wake);
 	LWLockRelease(LearningWorkers->lock);
 	/*
 	 * Needed now but not started: waiting for the pool (a worker that leaves
@@ -1346,4 +1064,32 @@ launcher_timeout(TimestampTz now, TimestampTz next_scan)
 	if (waiting)
 		wake = Min(wake, TimestampTzPlusMilliseconds(now, 250));
 	return Max(10L, (long) Min((wake - now) / 1000, (int64) 60000));
+}
+
+/*
+ * launcher_db_wake: the earlier of wake and the time the launcher has
+ * something to do for this database.  Caller holds the lock.
+ */
+static TimestampTz
+launcher_db_wake(LauncherDb *db, TimestampTz now, TimestampTz wake)
+{
+	bool		watching_adopted = (db->scheduler.pid != 0 && db->scheduler.handle == NULL) ||
+		(db->relay.pid != 0 && db->relay.handle == NULL);
+	bool		running = worker_running(&db->scheduler) || worker_running(&db->relay);
+	LearningDbSlot *slot = learning_slot_find(db->dboid);
+
+	/* a worker started while a backend asked for the database: stop it soon */
+	if (running && (db->held || !db->exists))
+		wake = Min(wake, TimestampTzPlusMilliseconds(now, 100));
+	if (watching_adopted || db->stopping)
+		wake = Min(wake, TimestampTzPlusMilliseconds(now, 1000));
+	if (db->held)
+		wake = Min(wake, db->hold_until);
+	if (!db->exists || db->held || db->state == DB_ABSENT)
+		return wake;
+	if (!worker_running(&db->scheduler))
+		wake = Min(wake, Max(scheduler_due_at(db, slot, now), db->scheduler.restart_at));
+	if (db->state == DB_ACTIVE && !worker_running(&db->relay))
+		wake = Min(wake, Max(relay_due_at(db, slot), db->relay.restart_at));
+	return wake;
 }

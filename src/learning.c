@@ -6,7 +6,7 @@
  *		per-transaction state of the other files honest on commit and abort.
  *
  * The library works in two modes.  Loaded through shared_preload_libraries it
- * also registers the launcher background worker (scheduler.c).  Loaded on
+ * also registers the launcher background worker (launcher.c).  Loaded on
  * demand by a session, every SQL function works and only the workers are
  * absent; the session is told so once, and learning.job_status says so too.
  *

@@ -104,7 +104,7 @@ extern int	learning_relay_poll_interval;
 extern char *learning_sse_publish_url;
 extern bool learning_webhook_allow_private_networks;
 
-/* scheduler.c: the launcher and the per-database schedulers. */
+/* launcher.c: the launcher, its shared table and the backends' hooks. */
 extern void learning_register_launcher(void);
 
 /* validate.c: input checks that raise precise errors. */

@@ -1291,7 +1291,7 @@ learning_relay_wake_at_commit(void)
 /*
  * relay_wake_xact_callback: once the transaction that queued deliveries has
  * committed (the rows are visible to a new snapshot), tells the launcher's
- * shared table that this database has deliveries (launcher.c).
+ * shared table that this database has deliveries (launcher_shmem.c).
  */
 static void
 relay_wake_xact_callback(XactEvent event, void *arg)

@@ -2,8 +2,9 @@
  *
  * workers.h
  *		What the launcher (launcher.c), the pool's per-database workers
- *		(scheduler.c, relay.c, pool.c) and backends share: the worker types,
- *		the five jobs, and the shared-memory table through which they talk.
+ *		(scheduler.c, relay.c, pool.c) and backends (utility_hook.c) share:
+ *		the worker types, the five jobs, and the shared-memory table through
+ *		which they talk (launcher_shmem.c).
  *
  * Copyright (c) 2026, the learning authors
  *
@@ -90,13 +91,17 @@ typedef struct LearningWorkersShared
 	LearningDbSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } LearningWorkersShared;
 
-/* launcher.c; NULL unless the library is in shared_preload_libraries. */
+/* launcher_shmem.c; NULL unless the library is in shared_preload_libraries. */
 extern LearningWorkersShared *LearningWorkers;
 
+extern void learning_register_workers_shmem(void);
 extern LearningDbSlot *learning_slot_find(Oid dboid);
 extern LearningDbSlot *learning_slot_get(Oid dboid);
 extern bool learning_worker_alive(pid_t pid, const char *bgw_type);
 extern void learning_wake_launcher(void);
+
+/* utility_hook.c: what frees a database for a utility command */
+extern void learning_register_backend_hooks(void);
 
 /* pool.c: what a database worker does with the launcher's table */
 extern void learning_worker_connect(Oid dboid, const char *bgw_type);

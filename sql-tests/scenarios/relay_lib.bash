@@ -40,7 +40,7 @@ relay_pid() {
 }
 
 # wait_relay PORT DB [SECONDS] [NOT_PID]: until the database has a relay worker
-# (other than NOT_PID); the launcher starts it (scheduler.c).
+# (other than NOT_PID); the launcher starts it (launcher.c).
 wait_relay() {
     local port=$1 db=$2 secs=${3:-20} not=${4:-} i p
     for ((i = 0; i < secs * 10; i++)); do
