@@ -251,3 +251,42 @@ echo "| 8 clients, one action type | $same |"
 echo "| one type / different types | $(awk "BEGIN {printf \"%.1f %%\", 100 * $same / $spread}") |"
 echo
 $PSQL -d bench -c "SELECT 'bins of the shared type: ' || count(*) || ' shard rows, ' || sum(n) || ' outcomes' FROM learning.calibration_bins WHERE tenant_id = 'conc' AND action_type = 'same_type'"
+echo
+
+# 4. where a round trip's time goes: every statement the server ran for the
+# one-client record + resolve workload of section 2, with its mean time per
+# call, from pg_stat_statements (track = all, so the statements our C code
+# runs, at commit included, are counted), on a cluster of its own so that
+# the figures above are measured without pg_stat_statements loaded
+stop_cluster bench
+trap 'stop_cluster bench_statements' EXIT
+start_cluster bench_statements $PORT "shared_preload_libraries = 'learning, pg_stat_statements'" \
+    "pg_stat_statements.track = all" "learning.enabled = off" "shared_buffers = '1GB'" "synchronous_commit = $SYNC_COMMIT"
+$PSQL -d postgres -c "CREATE DATABASE bench"
+$PSQL -d bench -c "CREATE EXTENSION learning" -c "CREATE EXTENSION pg_stat_statements"
+$PSQL -d bench -c "CREATE TABLE plain_outcomes (LIKE learning.outcome_records INCLUDING DEFAULTS INCLUDING INDEXES)"
+tps "$TEST_ROOT/plain.sql" 1 >/dev/null   # table and plan warm-up
+$PSQL -d bench -c "SELECT pg_stat_statements_reset()" >/dev/null
+pairs_ours=$(tps "$TEST_ROOT/ours.sql" 1)
+pairs_plain=$(tps "$TEST_ROOT/plain.sql" 1)
+echo "### 4. where a round trip goes (pg_stat_statements, track = all; ${SECS} s each: learning $pairs_ours, plain $pairs_plain pairs/s with it loaded)"
+echo
+echo "Mean server time per record + resolve pair, by statement (top level: what the client sent; nested: what our functions and their commit ran):"
+echo
+echo "| statement | level | µs per pair |"
+echo "|---|---|---|"
+$PSQL -d bench -F '|' -c "
+  WITH pairs AS (SELECT calls AS n FROM pg_stat_statements WHERE query LIKE 'SELECT status FROM learning.resolve_outcome%')
+  SELECT '\`' || left(regexp_replace(query, '\s+', ' ', 'g'), 70) || '…\`',
+         CASE WHEN toplevel THEN 'top' ELSE 'nested' END,
+         round((total_exec_time * 1000 / (SELECT n FROM pairs))::numeric, 1)
+    FROM pg_stat_statements
+   WHERE query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE 'INSERT INTO plain_outcomes%'
+     AND query NOT LIKE 'UPDATE plain_outcomes%' AND calls >= (SELECT n FROM pairs) / 2
+   ORDER BY total_exec_time DESC" | sed 's/^/| /; s/$/ |/'
+$PSQL -d bench -F '|' -c "
+  SELECT round(sum(total_exec_time * 1000) FILTER (WHERE query LIKE 'INSERT INTO plain_outcomes%' OR query LIKE 'UPDATE plain_outcomes%')
+               / max(calls) FILTER (WHERE query LIKE 'UPDATE plain_outcomes%'))::numeric, 1)
+    FROM pg_stat_statements" | sed 's/^/| plain INSERT + UPDATE, for comparison | top | /; s/$/ |/'
+echo
+echo "Statements marked top include the nested ones they ran; commit-time statements (the counter upserts and the outbox) are top level because they run in the commit, outside any client statement. The rest of a round trip is outside statements: parse/bind of the client's call, commit (WAL, locks, NOTIFY) and the network."

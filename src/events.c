@@ -351,7 +351,7 @@ notify_queue_has_room(void)
 		return true;
 	ereport(WARNING,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("learning: the notification queue is %.0f%% full, this transaction's notifications are skipped",
+			 errmsg("skipping the notifications of this transaction: the notification queue is %.0f%% full",
 					usage * 100.0),
 			 errdetail("Its events are in learning.events: listeners catch up with learning.events_since."),
 			 errhint("A session that listens and stays idle in a transaction holds the queue (see pg_stat_activity).")));

@@ -316,7 +316,7 @@ relay_setup(void)
 	learning_http_init();
 	relay_multi = curl_multi_init();
 	if (relay_multi == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("curl_multi_init failed")));
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a libcurl multi handle")));
 }
 
 /*
@@ -480,7 +480,7 @@ relay_transaction(bool release, bool claim, bool maintain)
 	if (!OidIsValid(get_extension_oid("learning", true)))
 	{
 		relay_commit();
-		ereport(LOG, (errmsg("learning relay: extension dropped, exiting")));
+		ereport(LOG, (errmsg("learning relay is exiting because the extension was dropped")));
 		(void) learning_relay_take_request();
 		(void) learning_relay_report_exit(0, true);
 		proc_exit(0);

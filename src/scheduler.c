@@ -289,7 +289,7 @@ scheduler_exit_without_extension(void)
 	scheduler_report_extension(false);
 	learning_scheduler_report_exit();
 	ereport(DEBUG1,
-			(errmsg("learning scheduler: database %u has no learning extension, exiting",
+			(errmsg("learning scheduler is exiting because database %u has no learning extension",
 					scheduler_dboid)));
 	proc_exit(0);
 }
