@@ -29,8 +29,8 @@
 
 /*
  * The calibration check (calibration.c) and the dashboards' summary of it
- * (analytics.c): bins with at least this many samples count, and a mean gap
- * beyond this is miscalibration.
+ * (analytics_period.c): bins with at least this many samples count, and a
+ * mean gap beyond this is miscalibration.
  */
 #define LEARNING_ADJUST_MIN_SAMPLES	10
 #define LEARNING_ADJUST_GAP			0.15
@@ -177,7 +177,7 @@ extern void learning_events_subxact_abort(SubTransactionId mySubid);
 extern void learning_events_subxact_commit(SubTransactionId mySubid,
 										   SubTransactionId parentSubid);
 
-/* analytics.c */
+/* analytics_period.c: the trend rule of the dashboards. */
 extern const char *learning_trend(const double *values, int n);
 
 #endif							/* LEARNING_H */
