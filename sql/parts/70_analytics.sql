@@ -8,7 +8,7 @@
 -- with one upsert per table into this backend's shard row (backend % 16), so
 -- concurrent writers never wait on one counter row; readers add the shards
 -- and see what is committed.
--- The dashboards (src/analytics.c) read only rollup rows, never outcome rows
+-- The dashboards (src/dashboards.c, src/coaching.c) read only rollup rows, never outcome rows
 -- (except escalation_history, which lists individual escalations).
 --
 -- Days.  A rollup day is the calendar day of created_at in the tenant's time
@@ -337,7 +337,7 @@ CREATE TRIGGER feedback_entries_rollups_truncate
     AFTER TRUNCATE ON learning.feedback_entries
     FOR EACH STATEMENT EXECUTE FUNCTION learning.rollups_truncated();
 
--- The dashboards and coaching (C, src/analytics.c).
+-- The dashboards and coaching (C: src/dashboards.c, src/coaching.c).
 CREATE FUNCTION learning.rep_dashboard(tenant_id text, rep_id text DEFAULT NULL, days integer DEFAULT 30)
     RETURNS jsonb LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'learning_rep_dashboard';
 COMMENT ON FUNCTION learning.rep_dashboard(text, text, integer) IS
