@@ -285,8 +285,8 @@ $PSQL -d bench -F '|' -c "
      AND query NOT LIKE 'UPDATE plain_outcomes%' AND calls >= (SELECT n FROM pairs) / 2
    ORDER BY total_exec_time DESC" | sed 's/^/| /; s/$/ |/'
 $PSQL -d bench -F '|' -c "
-  SELECT round(sum(total_exec_time * 1000) FILTER (WHERE query LIKE 'INSERT INTO plain_outcomes%' OR query LIKE 'UPDATE plain_outcomes%')
-               / max(calls) FILTER (WHERE query LIKE 'UPDATE plain_outcomes%'))::numeric, 1)
+  SELECT round((sum(total_exec_time * 1000) FILTER (WHERE query LIKE 'INSERT INTO plain_outcomes%' OR query LIKE 'UPDATE plain_outcomes%')
+                / max(calls) FILTER (WHERE query LIKE 'UPDATE plain_outcomes%'))::numeric, 1)
     FROM pg_stat_statements" | sed 's/^/| plain INSERT + UPDATE, for comparison | top | /; s/$/ |/'
 echo
 echo "Statements marked top include the nested ones they ran; commit-time statements (the counter upserts and the outbox) are top level because they run in the commit, outside any client statement. The rest of a round trip is outside statements: parse/bind of the client's call, commit (WAL, locks, NOTIFY) and the network."

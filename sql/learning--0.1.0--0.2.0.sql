@@ -1867,6 +1867,26 @@ CREATE OR REPLACE FUNCTION learning.resolve_outcome(
 COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
     'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
 
+-- The outcome triggers pick their rows in C (src/calibration.c,
+-- src/rollups.c): a WHEN clause is read and compiled anew by every
+-- statement, and record and resolve are a statement per call.
+DROP TRIGGER outcome_records_calibrate_insert ON learning.outcome_records;
+DROP TRIGGER outcome_records_calibrate_update ON learning.outcome_records;
+DROP TRIGGER outcome_records_calibrate_delete ON learning.outcome_records;
+DROP TRIGGER outcome_records_rollup_update ON learning.outcome_records;
+CREATE TRIGGER outcome_records_calibrate_insert
+    AFTER INSERT ON learning.outcome_records
+    FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
+CREATE TRIGGER outcome_records_calibrate_update
+    AFTER UPDATE OF status ON learning.outcome_records
+    FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
+CREATE TRIGGER outcome_records_calibrate_delete
+    AFTER DELETE ON learning.outcome_records
+    FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
+CREATE TRIGGER outcome_records_rollup_update
+    AFTER UPDATE ON learning.outcome_records
+    FOR EACH ROW EXECUTE FUNCTION learning.outcome_rollup();
+
 -- ingest_signal is C (src/write_signal.c): checks in C, one saved statement
 -- as the caller; signal_job and deal_stage_rank above own the type and stage lists.
 CREATE OR REPLACE FUNCTION learning.ingest_signal(

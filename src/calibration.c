@@ -80,9 +80,7 @@ static DeltaTarget calibration_target = {
 	"INSERT INTO learning.calibration_bins AS b "
 	"  (tenant_id, action_type, bin_index, shard, n, sum_p, sum_p2, sum_o, sum_o2, sum_po) "
 	"SELECT u.t, u.a, u.b::smallint, $10, u.n::bigint, u.p, u.p2, u.o, u.o2, u.po "
-	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
-	"       pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9)) "
+	"  FROM %s "
 	"       AS u(t, a, b, n, p, p2, o, o2, po) "
 	"ON CONFLICT (tenant_id, action_type, bin_index, shard) DO UPDATE SET "
 	"  n = b.n + excluded.n, sum_p = b.sum_p + excluded.sum_p, "
@@ -184,8 +182,10 @@ pending_add(const char *tenant_id, const char *action_type, int bin,
 /*
  * learning_outcome_calibrate: AFTER ROW trigger.  A row that became resolved
  * (UPDATE), was inserted resolved (INSERT) or a resolved row that is deleted
- * (DELETE) adds +1 or -1 outcome to its bin's pending sums.  The WHEN clauses
- * of the CREATE TRIGGER statements pick those rows.
+ * (DELETE) adds +1 or -1 outcome to its bin's pending sums; a pending row
+ * adds nothing.  The rows are picked here, in C, not by WHEN clauses:
+ * PostgreSQL reads and compiles a trigger's WHEN expression anew for every
+ * statement, and record and resolve are a statement per call.
  */
 Datum
 learning_outcome_calibrate(PG_FUNCTION_ARGS)
@@ -209,7 +209,12 @@ learning_outcome_calibrate(PG_FUNCTION_ARGS)
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		/* only a resolution counts: a resolved row's numbers are final (outcomes.c) */
+		if (strcmp(learning_tuple_text(trigdata->tg_trigtuple, desc, "status"), "pending") != 0)
+			return PointerGetDatum(NULL);
 		tuple = trigdata->tg_newtuple;
+	}
 	else
 	{
 		tuple = trigdata->tg_trigtuple;

@@ -21,7 +21,8 @@
  * A flush merges the entries of one key, sorts them (so two flushes never
  * deadlock), and executes the target's SQL once with every key column as a
  * text[] ($1..$k), every value as a float8[] ($k+1..$k+v) and this
- * backend's shard number as the last parameter.  The SQL is an upsert into
+ * backend's shard number as the last parameter; a flush of one key, the
+ * common commit, passes scalars to a one-row form of the same SQL.  The SQL is an upsert into
  * shard rows "(keys..., shard)" so that concurrent writers of one key never
  * wait on one counter row; readers add the shards.
  *
@@ -215,6 +216,61 @@ entry_cmp(const void *a, const void *b)
 }
 
 /*
+ * flush_source is the relation of a flush's keys and values ($1..$n, every
+ * parameter but the shard): one row of scalars, or arrays unnested side by
+ * side.  The one-row form is the common case, the commit of a transaction
+ * that wrote one outcome; it spares the executor a function scan and a
+ * tuplestore per column.
+ */
+static char *
+flush_source(const DeltaTarget *target, bool single)
+{
+	StringInfoData buf;
+	int			n = target->nkeys + target->nvalues;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, single ? "(VALUES (" : "ROWS FROM (");
+	for (i = 1; i <= n; i++)
+		appendStringInfo(&buf, single ? "%s$%d" : "%spg_catalog.unnest($%d)", i > 1 ? ", " : "", i);
+	appendStringInfoString(&buf, single ? "))" : ")");
+	return buf.data;
+}
+
+/*
+ * run_flush_statement runs one of a target's statements (sql, with "%s" for
+ * the keys and values) for nrows keys: one key with its saved one-row plan,
+ * up to LEARNING_GENERIC_PLAN_ROWS with its saved plan of arrays (planned
+ * with index lookups, learning_plan_keyed_lookups), more planned with the
+ * arrays' real sizes: a bulk write (an import, a job over many tenants),
+ * for which the generic plan's nested loops would be quadratic in the keys.
+ * Runs inside learning_privileged_begin.
+ */
+static void
+run_flush_statement(DeltaTarget *target, const char *sql, SPIPlanPtr *single_plan,
+					SPIPlanPtr *plan, int nrows, Datum *params, Oid *argtypes)
+{
+	int			nparams = target->nkeys + target->nvalues + 1;
+	bool		single = nrows == 1;
+	int			ret;
+
+	if (nrows <= LEARNING_GENERIC_PLAN_ROWS)
+	{
+		SPIPlanPtr *cache = single ? single_plan : plan;
+
+		learning_plan_keyed_lookups();
+		if (*cache == NULL)
+			(void) learning_saved_plan(cache, psprintf(sql, flush_source(target, single)), nparams, argtypes);
+		ret = SPI_execute_plan(*cache, params, NULL, false, 0);
+	}
+	else
+		ret = SPI_execute_with_args(psprintf(sql, flush_source(target, false)), nparams, argtypes,
+									params, NULL, false, 0);
+	if (ret < 0)
+		elog(ERROR, "learning: %s flush failed: %s", target->name, SPI_result_code_string(ret));
+}
+
+/*
  * learning_delta_flush writes the pending deltas of one target with one
  * execution of its SQL, then forgets them.  Entries of different live
  * subtransactions for one key are merged; keys whose deltas cancel out are
@@ -244,7 +300,6 @@ learning_delta_flush(DeltaTarget *target)
 	Datum	   *params;
 	Oid		   *argtypes;
 	int			i, j;
-	int			ret;
 	LearningPrivileged priv;
 
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
@@ -322,14 +377,15 @@ learning_delta_flush(DeltaTarget *target)
 	argtypes = palloc(sizeof(Oid) * nparams);
 	for (j = 0; j < target->nkeys; j++)
 	{
-		params[j] = PointerGetDatum(construct_array(keycols[j], nrows, TEXTOID, -1, false, TYPALIGN_INT));
-		argtypes[j] = TEXTARRAYOID;
+		params[j] = nrows == 1 ? keycols[j][0] :
+			PointerGetDatum(construct_array(keycols[j], nrows, TEXTOID, -1, false, TYPALIGN_INT));
+		argtypes[j] = nrows == 1 ? TEXTOID : TEXTARRAYOID;
 	}
 	for (j = 0; j < target->nvalues; j++)
 	{
-		params[target->nkeys + j] = PointerGetDatum(construct_array(valcols[j], nrows, FLOAT8OID, 8,
-																	FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		argtypes[target->nkeys + j] = FLOAT8ARRAYOID;
+		params[target->nkeys + j] = nrows == 1 ? valcols[j][0] :
+			PointerGetDatum(construct_array(valcols[j], nrows, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		argtypes[target->nkeys + j] = nrows == 1 ? FLOAT8OID : FLOAT8ARRAYOID;
 	}
 	params[nparams - 1] = Int16GetDatum((int16) (LEARNING_BACKEND_NUMBER % LEARNING_SHARDS));
 	argtypes[nparams - 1] = INT2OID;
@@ -339,36 +395,11 @@ learning_delta_flush(DeltaTarget *target)
 	 * A lock statement first, when the target has one: the flush that follows
 	 * then reads, with a new snapshot, what every earlier committer wrote.
 	 */
-	if (nrows <= LEARNING_GENERIC_PLAN_ROWS)
-	{
-		learning_plan_keyed_lookups();
-		if (target->lock_sql != NULL)
-		{
-			ret = SPI_execute_plan(learning_saved_plan(&target->lock_plan, target->lock_sql, nparams, argtypes),
-								   params, NULL, false, 0);
-			if (ret < 0)
-				elog(ERROR, "learning: %s lock failed: %s", target->name, SPI_result_code_string(ret));
-		}
-		ret = SPI_execute_plan(learning_saved_plan(&target->plan, target->sql, nparams, argtypes),
-							   params, NULL, false, 0);
-	}
-	else
-	{
-		/*
-		 * A bulk write (an import, a job over many tenants): plan with the
-		 * arrays' real sizes.  The generic plan assumes a few rows, and its
-		 * nested loops would make this flush quadratic in the keys.
-		 */
-		if (target->lock_sql != NULL)
-		{
-			ret = SPI_execute_with_args(target->lock_sql, nparams, argtypes, params, NULL, false, 0);
-			if (ret < 0)
-				elog(ERROR, "learning: %s lock failed: %s", target->name, SPI_result_code_string(ret));
-		}
-		ret = SPI_execute_with_args(target->sql, nparams, argtypes, params, NULL, false, 0);
-	}
-	if (ret < 0)
-		elog(ERROR, "learning: %s flush failed: %s", target->name, SPI_result_code_string(ret));
+	if (target->lock_sql != NULL)
+		run_flush_statement(target, target->lock_sql, &target->single_lock_plan, &target->lock_plan,
+							nrows, params, argtypes);
+	run_flush_statement(target, target->sql, &target->single_plan, &target->plan,
+						nrows, params, argtypes);
 	learning_privileged_end(&priv);
 }
 

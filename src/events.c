@@ -119,6 +119,7 @@ static uint64 tx_event_seq = 0;
 
 /* Saved plan of the commit-time statement (outbox_sql); the columns of its result. */
 static SPIPlanPtr outbox_insert_plan = NULL;
+static SPIPlanPtr outbox_single_plan = NULL;
 #define COL_TENANT			1
 #define COL_ID				2
 #define COL_TYPE			3
@@ -400,13 +401,15 @@ append_metrics(StringInfo buf, DateADT today, HeapTuple row, TupleDesc desc)
  * tenants, $6 days) for the notifications (the rollups were written just
  * before, deltas.c).  Queueing in the same transaction as the events means
  * the relay never depends on ids committing in order.  One statement however
- * many tenants: its result is grouped by tenant in C.
+ * many tenants: its result is grouped by tenant in C.  The two "%s" are the
+ * events and the tenants' days: arrays unnested, or, for the commit of one
+ * event (the common case), one row of scalars (outbox_sources), which spares
+ * the executor a function scan and a tuplestore per array.
  */
 static const char *const outbox_sql =
 	"WITH ins AS (INSERT INTO learning.events (tenant_id, event_type, payload) "
 	"             SELECT u.t, u.e, u.p::jsonb "
-	"               FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
-	"                    WITH ORDINALITY AS u(t, e, p, i) ORDER BY u.i "
+	"               FROM %s AS u(t, e, p, i) ORDER BY u.i "
 	"             RETURNING tenant_id, id, event_type, payload), "
 	"queued AS (INSERT INTO learning.relay_queue (tenant_id, webhook_id, event_id) "
 	"             SELECT i.tenant_id, w.id, i.id FROM ins i JOIN learning.webhooks w "
@@ -421,7 +424,7 @@ static const char *const outbox_sql =
 	"             coalesce(sum(r.pending), 0)::float8 AS pending, coalesce(sum(r.expired), 0)::float8 AS expired, "
 	"             coalesce(sum(r.ambiguous), 0)::float8 AS ambiguous, "
 	"             coalesce(sum(r.feedback_count), 0)::float8 AS feedback "
-	"        FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS d(t, day) "
+	"        FROM %s AS d(t, day) "
 	"        LEFT JOIN learning.daily_totals r ON r.tenant_id = d.t AND r.day = d.day "
 	"       GROUP BY d.t, d.day) "
 	"SELECT i.tenant_id, i.id, i.event_type, "
@@ -511,6 +514,17 @@ notify_tenant(SPITupleTable *tt, uint64 from, uint64 to)
 	pfree(metrics.data);
 }
 
+/* outbox_statement is outbox_sql for n events (arrays) or one (scalars). */
+static char *
+outbox_statement(bool single)
+{
+	if (single)
+		return psprintf(outbox_sql, "(VALUES ($1, $2, $3, 1::bigint))", "(VALUES ($5, $6))");
+	return psprintf(outbox_sql,
+					"ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) WITH ORDINALITY",
+					"ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6))");
+}
+
 /*
  * write_events runs the commit-time statement for the sorted events, wakes
  * the relay when deliveries were queued and, unless preparing, queues one
@@ -519,7 +533,9 @@ notify_tenant(SPITupleTable *tt, uint64 from, uint64 to)
 static void
 write_events(PendingEvent *events, long n, long ntenants, bool notify)
 {
+	bool		single = n == 1;
 	Oid			argtypes[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID, DATEARRAYOID};
+	Oid			single_types[6] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, DATEOID};
 	Datum		values[6];
 	Datum	   *tenants = palloc(sizeof(Datum) * n);
 	Datum	   *types = palloc(sizeof(Datum) * n);
@@ -544,21 +560,36 @@ write_events(PendingEvent *events, long n, long ntenants, bool notify)
 			days[k++] = DateADTGetDatum(learning_local_day(learning_tenant_time_zone(events[i].tenant_id), now));
 		}
 	}
-	values[0] = PointerGetDatum(construct_array(tenants, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(payloads, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
-	values[4] = PointerGetDatum(construct_array(distinct, k, TEXTOID, -1, false, TYPALIGN_INT));
-	values[5] = PointerGetDatum(construct_array(days, k, DATEOID, 4, true, TYPALIGN_INT));
-
-	if (n <= LEARNING_GENERIC_PLAN_ROWS)
+	if (single)
 	{
+		values[0] = tenants[0];
+		values[1] = types[0];
+		values[2] = payloads[0];
+		values[4] = distinct[0];
+		values[5] = days[0];
 		learning_plan_keyed_lookups();
-		ret = SPI_execute_plan(learning_saved_plan(&outbox_insert_plan, outbox_sql, 6, argtypes),
-							   values, NULL, false, 0);
+		if (outbox_single_plan == NULL)
+			(void) learning_saved_plan(&outbox_single_plan, outbox_statement(true), 6, single_types);
+		ret = SPI_execute_plan(outbox_single_plan, values, NULL, false, 0);
 	}
 	else
-		ret = SPI_execute_with_args(outbox_sql, 6, argtypes, values, NULL, false, 0);
+	{
+		values[0] = PointerGetDatum(construct_array(tenants, n, TEXTOID, -1, false, TYPALIGN_INT));
+		values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(payloads, n, TEXTOID, -1, false, TYPALIGN_INT));
+		values[4] = PointerGetDatum(construct_array(distinct, k, TEXTOID, -1, false, TYPALIGN_INT));
+		values[5] = PointerGetDatum(construct_array(days, k, DATEOID, 4, true, TYPALIGN_INT));
+		if (n <= LEARNING_GENERIC_PLAN_ROWS)
+		{
+			learning_plan_keyed_lookups();
+			if (outbox_insert_plan == NULL)
+				(void) learning_saved_plan(&outbox_insert_plan, outbox_statement(false), 6, argtypes);
+			ret = SPI_execute_plan(outbox_insert_plan, values, NULL, false, 0);
+		}
+		else
+			ret = SPI_execute_with_args(outbox_statement(false), 6, argtypes, values, NULL, false, 0);
+	}
 	if (ret != SPI_OK_SELECT || SPI_processed != (uint64) n)
 		elog(ERROR, "learning: writing the outbox failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;

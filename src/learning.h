@@ -144,12 +144,20 @@ extern void learning_json_timestamp(StringInfo buf, TimestampTz ts);
 typedef struct DeltaTarget
 {
 	const char *name;			/* for messages */
-	int			nkeys;			/* key columns, passed as text[] $1..$nkeys */
-	int			nvalues;		/* values, passed as float8[] after the keys */
-	const char *sql;			/* the flush; the last parameter is the shard (int2) */
-	SPIPlanPtr	plan;			/* prepared on first flush */
+	int			nkeys;			/* key columns: $1..$nkeys, text */
+	int			nvalues;		/* values after the keys, float8 */
+	/*
+	 * The flush; the last parameter is the shard (int2).  "%s" stands for
+	 * the relation of the keys and values (every parameter but the shard, in
+	 * order), which deltas.c fills in: one row of scalars, or the rows of
+	 * arrays unnested.
+	 */
+	const char *sql;
+	SPIPlanPtr	plan;			/* prepared on first flush: arrays */
 	const char *lock_sql;		/* NULL, or a statement run first with the same parameters */
 	SPIPlanPtr	lock_plan;
+	SPIPlanPtr	single_plan;	/* prepared on first flush of one key: scalars */
+	SPIPlanPtr	single_lock_plan;
 } DeltaTarget;
 
 extern void learning_delta_add(DeltaTarget *target, const char *const *keys,

@@ -39,6 +39,7 @@
 #include "executor/spi.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -59,11 +60,7 @@ static DeltaTarget outcome_rollups_target = {
 	"  cost_sum, cost_count, deals_closed_won) "
 	"SELECT u.t, u.d::date, u.r, u.a, u.o, u.e, $17, u.n::bigint, u.pe::bigint, u.po::bigint, "
 	"       u.ne::bigint, u.am::bigint, u.ex::bigint, u.ss, u.cs, u.cn::bigint, u.cw::bigint "
-	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
-	"       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), "
-	"       pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15), "
-	"       pg_catalog.unnest($16)) AS u(t, d, r, a, o, e, n, pe, po, ne, am, ex, ss, cs, cn, cw) "
+	"  FROM %s AS u(t, d, r, a, o, e, n, pe, po, ne, am, ex, ss, cs, cn, cw) "
 	"ON CONFLICT (tenant_id, day, rep_id, action_type, outcome_type, escalation_trigger, shard) DO UPDATE SET "
 	"  actions = r.actions + excluded.actions, pending = r.pending + excluded.pending, "
 	"  positive = r.positive + excluded.positive, negative = r.negative + excluded.negative, "
@@ -81,10 +78,7 @@ static DeltaTarget daily_totals_target = {
 	"  ambiguous, expired, escalations, feedback_count, feedback_rating_sum, feedback_normalized_sum) "
 	"SELECT u.t, u.d::date, $13, u.n::bigint, u.pe::bigint, u.po::bigint, u.ne::bigint, u.am::bigint, "
 	"       u.ex::bigint, u.es::bigint, u.fc::bigint, u.fr, u.fn "
-	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
-	"       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), "
-	"       pg_catalog.unnest($12)) AS u(t, d, n, pe, po, ne, am, ex, es, fc, fr, fn) "
+	"  FROM %s AS u(t, d, n, pe, po, ne, am, ex, es, fc, fr, fn) "
 	"ON CONFLICT (tenant_id, day, shard) DO UPDATE SET "
 	"  actions = r.actions + excluded.actions, pending = r.pending + excluded.pending, "
 	"  positive = r.positive + excluded.positive, negative = r.negative + excluded.negative, "
@@ -106,8 +100,7 @@ static DeltaTarget daily_totals_target = {
 static DeltaTarget conversation_days_target = {
 	"conversation days", 3, 2,
 	"WITH u AS (SELECT u.t, u.c, u.d::date AS d, u.o::bigint AS o, u.f::bigint AS f "
-	"             FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-	"                  pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(t, c, d, o, f)), "
+	"             FROM %s AS u(t, c, d, o, f)), "
 	"up AS (INSERT INTO learning.conversation_days AS cd (tenant_id, conversation_state_id, day, outcomes, feedbacks) "
 	"       SELECT u.t, u.c, u.d, u.o, u.f FROM u "
 	"       ON CONFLICT (tenant_id, conversation_state_id, day) DO UPDATE SET "
@@ -155,7 +148,7 @@ static DeltaTarget conversation_days_target = {
 	NULL,
 	/* lock the conversations' conversation_last rows first, in key order */
 	"INSERT INTO learning.conversation_last AS l (tenant_id, conversation_state_id) "
-	"SELECT DISTINCT u.t, u.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(t, c) "
+	"SELECT DISTINCT u.t, u.c FROM %s AS u(t, c, d, o, f) "
 	" ORDER BY 1, 2 "
 	"ON CONFLICT (tenant_id, conversation_state_id) DO UPDATE SET tenant_id = excluded.tenant_id",
 	NULL
@@ -167,9 +160,7 @@ static DeltaTarget feedback_rollups_target = {
 	"INSERT INTO learning.feedback_rollups AS r (tenant_id, day, reviewer_id, reviewer_role, target_type, "
 	"  source, rating, shard, n) "
 	"SELECT u.t, u.d::date, u.rv, u.ro, u.tt, u.s, u.ra::integer, $9, u.n::bigint "
-	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-	"       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
-	"       pg_catalog.unnest($8)) AS u(t, d, rv, ro, tt, s, ra, n) "
+	"  FROM %s AS u(t, d, rv, ro, tt, s, ra, n) "
 	"ON CONFLICT (tenant_id, day, reviewer_id, reviewer_role, target_type, source, rating, shard) "
 	"DO UPDATE SET n = r.n + excluded.n",
 	NULL
@@ -394,6 +385,53 @@ row_trigger_data(FunctionCallInfo fcinfo, const char *name, const char *const *t
 }
 
 /*
+ * Columns whose change moves an outcome's contribution to the rollups; two
+ * metadata keys count too (outcome_changes_rollups).
+ */
+static const char *const rollup_columns[] = {
+	"status", "rep_id", "action_type", "outcome_type", "created_at", "conversation_state_id",
+	"outcome_score", "cost", "tenant_id", NULL
+};
+
+/* same_text: two C strings, either possibly NULL, are equal. */
+static bool
+same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * outcome_changes_rollups: whether an UPDATE changed anything the rollups
+ * count.  This is the trigger's filter, in C rather than a WHEN clause,
+ * because PostgreSQL reads and compiles a trigger's WHEN expression anew for
+ * every statement, and resolve_outcome's UPDATE is a statement per call.
+ * Binary equality: a value stored differently but equal (numeric 1.0 and
+ * 1.00) counts as changed, which only costs a contribution removed and
+ * added back.
+ */
+static bool
+outcome_changes_rollups(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
+{
+	int			i;
+
+	for (i = 0; rollup_columns[i] != NULL; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, learning_attnum(desc, rollup_columns[i]) - 1);
+		bool		oldnull, newnull;
+		Datum		o = learning_tuple_datum(oldtup, desc, rollup_columns[i], &oldnull);
+		Datum		n = learning_tuple_datum(newtup, desc, rollup_columns[i], &newnull);
+
+		if (oldnull != newnull ||
+			(!oldnull && !datumIsEqual(o, n, att->attbyval, att->attlen)))
+			return true;
+	}
+	return !same_text(metadata_text(oldtup, desc, "escalation_trigger"),
+					  metadata_text(newtup, desc, "escalation_trigger")) ||
+		!same_text(metadata_text(oldtup, desc, "deal_stage_at_resolution"),
+				   metadata_text(newtup, desc, "deal_stage_at_resolution"));
+}
+
+/*
  * learning_outcome_rollup: AFTER ROW trigger on outcome_records.  Also notes
  * outcome_recorded (INSERT) and outcome_resolved (a row inserted resolved, or
  * updated from pending to resolved) for the outbox.
@@ -424,6 +462,8 @@ learning_outcome_rollup(PG_FUNCTION_ARGS)
 		bool		isnull;
 		bool		moved;
 
+		if (!outcome_changes_rollups(oldtup, newtup, desc))
+			return PointerGetDatum(NULL);
 		/* the conversation days change only if the conversation, tenant or day does */
 		moved = strcmp(learning_tuple_text(oldtup, desc, "tenant_id"), learning_tuple_text(newtup, desc, "tenant_id")) != 0 ||
 			strcmp(learning_tuple_text(oldtup, desc, "conversation_state_id"),

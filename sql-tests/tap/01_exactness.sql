@@ -74,6 +74,11 @@ SELECT learning.run_job('expire_overdue') IS NOT NULL;
 SAVEPOINT sp;
 UPDATE learning.outcome_records SET status = 'positive' WHERE tenant_id = 'exact' AND status = 'pending';
 ROLLBACK TO SAVEPOINT sp;
+-- edits of resolved rows that the bins do not read (metadata, cost), and of
+-- pending rows that leave them pending: no bin moves
+UPDATE learning.outcome_records SET metadata = metadata || '{"reviewed": true}', cost = 2.5
+ WHERE tenant_id = 'exact' AND random() < 0.3;
+UPDATE learning.outcome_records SET status = status WHERE tenant_id = 'exact' AND random() < 0.3;
 -- deletes of resolved rows
 DELETE FROM learning.outcome_records o USING recorded r
  WHERE o.tenant_id = 'exact' AND o.id = r.id AND r.i % 97 = 0 AND o.status <> 'pending';

@@ -268,6 +268,15 @@ UPDATE learning.outcome_records
    SET rep_id = 'rep2', created_at = created_at - interval '3 days', conversation_state_id = conversation_state_id || '-moved'
  WHERE tenant_id LIKE 'dash_%' AND status = 'pending' AND random() < 0.1;
 
+-- edits of resolved rows: a new escalation trigger and cost (the rollups move),
+-- a metadata key no rollup reads, a score-less status rewrite (they do not)
+UPDATE learning.outcome_records
+   SET metadata = metadata || '{"escalation_trigger": "pricing_question"}', cost = coalesce(cost, 0) + 0.5
+ WHERE tenant_id LIKE 'dash_%' AND status <> 'pending' AND random() < 0.15;
+UPDATE learning.outcome_records SET metadata = metadata || '{"reviewed": true}'
+ WHERE tenant_id LIKE 'dash_%' AND random() < 0.3;
+UPDATE learning.outcome_records SET status = status WHERE tenant_id LIKE 'dash_%' AND random() < 0.3;
+
 -- feedback, some back-dated (through an UPDATE of created_at)
 SELECT count(learning.submit_feedback(t, 'conv-' || (random() * 60)::int,
                  (ARRAY['message', 'decision', 'conversation'])[1 + (random() * 2)::int], 'x', src,

@@ -132,8 +132,9 @@ COMMENT ON TABLE learning.feedback_rollups IS
 CREATE INDEX outcome_records_escalation_idx
     ON learning.outcome_records (tenant_id, created_at) WHERE outcome_type = 'escalation_result';
 
--- The triggers (src/rollups.c).  Updates fire only when a number-bearing
--- column changes; a resolution (status change) always does.
+-- The triggers (src/rollups.c).  An update counts only when a number-bearing
+-- column changes (a resolution always does); the trigger function checks
+-- that itself, since a WHEN clause is read and compiled by every statement.
 CREATE FUNCTION learning.outcome_rollup() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'learning_outcome_rollup';
 COMMENT ON FUNCTION learning.outcome_rollup() IS
@@ -148,14 +149,7 @@ CREATE TRIGGER outcome_records_rollup_insert
     FOR EACH ROW EXECUTE FUNCTION learning.outcome_rollup();
 CREATE TRIGGER outcome_records_rollup_update
     AFTER UPDATE ON learning.outcome_records
-    FOR EACH ROW WHEN ((OLD.status, OLD.rep_id, OLD.action_type, OLD.outcome_type, OLD.created_at,
-                        OLD.conversation_state_id, OLD.outcome_score, OLD.cost, OLD.tenant_id,
-                        OLD.metadata->'escalation_trigger', OLD.metadata->'deal_stage_at_resolution')
-                       IS DISTINCT FROM
-                       (NEW.status, NEW.rep_id, NEW.action_type, NEW.outcome_type, NEW.created_at,
-                        NEW.conversation_state_id, NEW.outcome_score, NEW.cost, NEW.tenant_id,
-                        NEW.metadata->'escalation_trigger', NEW.metadata->'deal_stage_at_resolution'))
-    EXECUTE FUNCTION learning.outcome_rollup();
+    FOR EACH ROW EXECUTE FUNCTION learning.outcome_rollup();
 CREATE TRIGGER outcome_records_rollup_delete
     AFTER DELETE ON learning.outcome_records
     FOR EACH ROW EXECUTE FUNCTION learning.outcome_rollup();
