@@ -51,6 +51,7 @@
 #endif
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -241,10 +242,10 @@ flush_source(const DeltaTarget *target, bool single)
  * run_flush_statement runs one of a target's statements (sql, with "%s" for
  * the keys and values) for nrows keys: one key with its saved one-row plan,
  * up to LEARNING_GENERIC_PLAN_ROWS with its saved plan of arrays (planned
- * with index lookups, learning_plan_keyed_lookups), more planned with the
- * arrays' real sizes: a bulk write (an import, a job over many tenants),
- * for which the generic plan's nested loops would be quadratic in the keys.
- * Runs inside learning_privileged_begin.
+ * with index lookups, learning_plan_keyed_lookups, for this statement
+ * only), more planned with the arrays' real sizes: a bulk write (an import,
+ * a job over many tenants), for which the generic plan's nested loops would
+ * be quadratic in the keys.  Runs inside learning_privileged_begin.
  */
 static void
 run_flush_statement(DeltaTarget *target, const char *sql, SPIPlanPtr *single_plan,
@@ -257,11 +258,13 @@ run_flush_statement(DeltaTarget *target, const char *sql, SPIPlanPtr *single_pla
 	if (nrows <= LEARNING_GENERIC_PLAN_ROWS)
 	{
 		SPIPlanPtr *cache = single ? single_plan : plan;
+		int			level = NewGUCNestLevel();	/* the settings end with this statement */
 
 		learning_plan_keyed_lookups();
 		if (*cache == NULL)
 			(void) learning_saved_plan(cache, psprintf(sql, flush_source(target, single)), nparams, argtypes);
 		ret = SPI_execute_plan(*cache, params, NULL, false, 0);
+		AtEOXact_GUC(true, level);
 	}
 	else
 		ret = SPI_execute_with_args(psprintf(sql, flush_source(target, false)), nparams, argtypes,
@@ -278,7 +281,8 @@ run_flush_statement(DeltaTarget *target, const char *sql, SPIPlanPtr *single_pla
  * that a rollback to the savepoint (which undoes the write) returns those of
  * live ancestors to pending.
  *
- * The write runs as the bootstrap superuser, with search_path pinned to
+ * Called inside learning_privileged_begin (learning_deltas_flush_all): the
+ * write runs as the bootstrap superuser, with search_path pinned to
  * pg_catalog: at commit the session may be an unprivileged role (PostgREST's
  * SET LOCAL ROLE) with no right to the counter tables, and the rows written
  * are derived from rows the role was allowed to write; the pinned path keeps
@@ -300,8 +304,6 @@ learning_delta_flush(DeltaTarget *target)
 	Datum	   *params;
 	Oid		   *argtypes;
 	int			i, j;
-	LearningPrivileged priv;
-
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
 	tix = target_index(target);
@@ -390,7 +392,6 @@ learning_delta_flush(DeltaTarget *target)
 	params[nparams - 1] = Int16GetDatum((int16) (LEARNING_BACKEND_NUMBER % LEARNING_SHARDS));
 	argtypes[nparams - 1] = INT2OID;
 
-	learning_privileged_begin(&priv);
 	/*
 	 * A lock statement first, when the target has one: the flush that follows
 	 * then reads, with a new snapshot, what every earlier committer wrote.
@@ -400,19 +401,24 @@ learning_delta_flush(DeltaTarget *target)
 							nrows, params, argtypes);
 	run_flush_statement(target, target->sql, &target->single_plan, &target->plan,
 						nrows, params, argtypes);
-	learning_privileged_end(&priv);
 }
 
-/* learning_deltas_flush_all flushes the pending deltas of every target. */
+/*
+ * learning_deltas_flush_all flushes the pending deltas of every target, all
+ * in one privileged block (settings pinned once for the commit's statements).
+ */
 void
 learning_deltas_flush_all(void)
 {
+	LearningPrivileged priv;
 	int			i;
 
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
+	learning_privileged_begin(&priv);
 	for (i = 0; i < ntargets; i++)
 		learning_delta_flush(registered_targets[i]);
+	learning_privileged_end(&priv);
 }
 
 /*

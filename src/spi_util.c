@@ -141,6 +141,25 @@ learning_spi_connect(void)
 	return level;
 }
 
+/*
+ * learning_spi_connect_keyed is learning_spi_connect for the write path's
+ * functions (record, resolve, ingest, feedback), whose statements each reach
+ * one row by its key: their saved plans look the key up through its index
+ * (learning_plan_keyed_lookups), even when they were planned while the table
+ * was nearly empty and a sequential scan looked cheaper.  Such a plan was
+ * kept until statistics caught up, and resolve_outcome on a new install
+ * scanned every outcome of the table at every call.  The settings end with
+ * learning_spi_finish.
+ */
+int
+learning_spi_connect_keyed(void)
+{
+	int			level = learning_spi_connect();
+
+	learning_plan_keyed_lookups();
+	return level;
+}
+
 /* learning_spi_finish closes what learning_spi_connect opened. */
 void
 learning_spi_finish(int level)
@@ -178,9 +197,10 @@ learning_privileged_begin(LearningPrivileged *p)
  * scanning it at every commit as the table grows (a conversation table of a
  * few thousand rows made each record_outcome ten times slower).  Index
  * nested loops are right for the LEARNING_GENERIC_PLAN_ROWS keys these plans
- * serve at most; larger writes are planned with their real sizes instead.  Call inside
- * learning_privileged_begin: the settings last until learning_privileged_end,
- * and every execution of these plans, replans included, happens under them.
+ * serve at most; larger writes are planned with their real sizes, without
+ * these settings.  The settings last until the caller's GUC nest level ends
+ * (learning_privileged_end, or one of the caller's own), and every execution
+ * of these plans, replans included, happens under them.
  */
 void
 learning_plan_keyed_lookups(void)

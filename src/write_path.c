@@ -20,10 +20,19 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -39,6 +48,7 @@ PG_FUNCTION_INFO_V1(learning_resolve_outcome);
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr stage_plan = NULL;
 static SPIPlanPtr resolve_plan = NULL;
+static SPIPlanPtr resolve_tid_plan = NULL;
 static SPIPlanPtr status_plan = NULL;
 
 /* text_arg is argument i as a C string, or NULL. */
@@ -138,7 +148,7 @@ learning_record_outcome(PG_FUNCTION_ARGS)
 		check_cost(PG_GETARG_NUMERIC(8));
 	learning_check_escalation_trigger(metadata);
 
-	level = learning_spi_connect();
+	level = learning_spi_connect_keyed();
 	if (strcmp(outcome_type, "deal_progression") == 0 &&
 		learning_jsonb_has_key(metadata, "deal_stage_at_creation"))
 		check_deal_stage(metadata);
@@ -208,6 +218,73 @@ check_resolution(FunctionCallInfo fcinfo, const char *status)
 }
 
 /*
+ * outcome_tid finds the current version of the tenant's outcome straight
+ * through the primary key, for an UPDATE by ctid.  A planned lookup by key
+ * could not be trusted: the saved plan of resolve_outcome's UPDATE is made
+ * once per session, and on a new install, before the first ANALYZE, the
+ * planner rates every index that starts with tenant_id alike and may keep one
+ * that reads all of the tenant's outcomes at every call.  Only the row's
+ * address is taken from here; the UPDATE then checks the privileges,
+ * row-level security, key and status as before.  The table is locked as the
+ * UPDATE will lock it.
+ */
+static bool
+outcome_tid(Datum tenant_id, Datum outcome_id, ItemPointer tid)
+{
+	Oid			nsp = get_namespace_oid("learning", false);
+	Relation	rel = table_open(get_relname_relid("outcome_records", nsp), RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found;
+
+	ScanKeyEntryInitialize(&keys[0], 0, learning_attnum(desc, "tenant_id"), BTEqualStrategyNumber,
+						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, tenant_id);
+	ScanKeyEntryInitialize(&keys[1], 0, learning_attnum(desc, "id"), BTEqualStrategyNumber,
+						   InvalidOid, InvalidOid, F_UUID_EQ, outcome_id);
+	scan = systable_beginscan(rel, get_relname_relid("outcome_records_pkey", nsp), true, snapshot, 2, keys);
+	tuple = systable_getnext(scan);
+	found = HeapTupleIsValid(tuple);
+	if (found)
+		*tid = tuple->t_self;
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * resolve_by_tid runs the resolution by the row's address; false when it
+ * changed nothing (the row moved or is not pending: the keyed statement
+ * then decides).
+ */
+static bool
+resolve_by_tid(Datum *values, char *nulls)
+{
+	Oid			argtypes[7] = {TEXTOID, UUIDOID, TEXTOID, FLOAT8OID, TEXTOID, TEXTOID, TIDOID};
+	ItemPointerData tid;
+	int			ret;
+
+	if (!outcome_tid(values[0], values[1], &tid))
+		return false;
+	values[6] = PointerGetDatum(&tid);
+	nulls[6] = ' ';
+	ret = SPI_execute_plan(learning_saved_plan(&resolve_tid_plan,
+											   "UPDATE learning.outcome_records o "
+											   "   SET status = $3, outcome_score = $4, signal_source = $5, "
+											   "       resolved_at = pg_catalog.now() "
+											   " WHERE o.ctid = $7 AND o.tenant_id = $1 AND o.id = $2 AND o.status = $6 "
+											   "RETURNING o.*",
+											   7, argtypes),
+						   values, nulls, false, 1);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "learning: resolving the outcome failed: %s", SPI_result_code_string(ret));
+	return SPI_processed == 1;
+}
+
+/*
  * learning_resolve_outcome: resolve_outcome(tenant_id, outcome_id, status,
  * outcome_score, signal_source) RETURNS learning.outcome_records.  Exactly
  * once: the UPDATE takes only a pending row (the guard trigger, outcomes.c,
@@ -218,8 +295,8 @@ Datum
 learning_resolve_outcome(PG_FUNCTION_ARGS)
 {
 	Oid			argtypes[6] = {TEXTOID, UUIDOID, TEXTOID, FLOAT8OID, TEXTOID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	char	   *status;
 	int			level;
 	int			ret;
@@ -245,7 +322,14 @@ learning_resolve_outcome(PG_FUNCTION_ARGS)
 	 */
 	values[5] = CStringGetTextDatum("pending");
 
-	level = learning_spi_connect();
+	level = learning_spi_connect_keyed();
+	if (resolve_by_tid(values, nulls))
+	{
+		row = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+		learning_spi_finish(level);
+		PG_RETURN_DATUM(row);
+	}
+	/* the row moved meanwhile, or is not pending, or unknown: by its key */
 	ret = SPI_execute_plan(learning_saved_plan(&resolve_plan,
 											   "UPDATE learning.outcome_records o "
 											   "   SET status = $3, outcome_score = $4, signal_source = $5, "
