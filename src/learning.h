@@ -53,7 +53,6 @@ extern int	learning_attnum(TupleDesc desc, const char *column);
 extern int	learning_pin_search_path(void);
 extern void learning_unpin_search_path(int level);
 extern int	learning_spi_connect(void);
-extern int	learning_spi_connect_keyed(void);
 extern void learning_spi_finish(int level);
 extern void learning_privileged_begin(LearningPrivileged *p);
 extern void learning_privileged_end(LearningPrivileged *p);

@@ -141,25 +141,6 @@ learning_spi_connect(void)
 	return level;
 }
 
-/*
- * learning_spi_connect_keyed is learning_spi_connect for the write path's
- * functions (record, resolve, ingest, feedback), whose statements each reach
- * one row by its key: their saved plans look the key up through its index
- * (learning_plan_keyed_lookups), even when they were planned while the table
- * was nearly empty and a sequential scan looked cheaper.  Such a plan was
- * kept until statistics caught up, and resolve_outcome on a new install
- * scanned every outcome of the table at every call.  The settings end with
- * learning_spi_finish.
- */
-int
-learning_spi_connect_keyed(void)
-{
-	int			level = learning_spi_connect();
-
-	learning_plan_keyed_lookups();
-	return level;
-}
-
 /* learning_spi_finish closes what learning_spi_connect opened. */
 void
 learning_spi_finish(int level)

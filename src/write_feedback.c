@@ -219,7 +219,7 @@ learning_submit_feedback(PG_FUNCTION_ARGS)
 	}
 	values[FB_METADATA] = JsonbPGetDatum(PG_GETARG_JSONB_P(FB_METADATA));
 
-	level = learning_spi_connect_keyed();
+	level = learning_spi_connect();
 	ret = SPI_execute_plan(learning_saved_plan(&insert_plan, INSERT_FEEDBACK_SQL, FB_NARGS,
 											   (Oid *) feedback_argtypes),
 						   values, nulls, false, 1);

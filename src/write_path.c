@@ -148,7 +148,7 @@ learning_record_outcome(PG_FUNCTION_ARGS)
 		check_cost(PG_GETARG_NUMERIC(8));
 	learning_check_escalation_trigger(metadata);
 
-	level = learning_spi_connect_keyed();
+	level = learning_spi_connect();
 	if (strcmp(outcome_type, "deal_progression") == 0 &&
 		learning_jsonb_has_key(metadata, "deal_stage_at_creation"))
 		check_deal_stage(metadata);
@@ -322,7 +322,7 @@ learning_resolve_outcome(PG_FUNCTION_ARGS)
 	 */
 	values[5] = CStringGetTextDatum("pending");
 
-	level = learning_spi_connect_keyed();
+	level = learning_spi_connect();
 	if (resolve_by_tid(values, nulls))
 	{
 		row = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));

@@ -147,7 +147,7 @@ learning_ingest_signal(PG_FUNCTION_ARGS)
 	values[5] = PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5);
 	nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
 
-	level = learning_spi_connect_keyed();
+	level = learning_spi_connect();
 	ret = SPI_execute_plan(learning_saved_plan(&insert_plan, INSERT_SIGNAL_SQL, 6, argtypes),
 						   values, nulls, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)

@@ -25,6 +25,7 @@ q $PORT postgres "CREATE ROLE dbowner LOGIN NOSUPERUSER; CREATE ROLE listener LO
 q $PORT postgres "CREATE DATABASE victim OWNER dbowner" >/dev/null
 q $PORT victim "CREATE EXTENSION learning" >/dev/null
 q $PORT victim "
+SELECT learning.create_webhook('https://hooks.example.com/learning', NULL, 'acme');
 SELECT learning.record_outcome('acme', 'c-' || i, 'send_email', 0.7, 'email_engagement',
                                created_at => now() - interval '10 days') FROM generate_series(1, 5) i;
 SELECT learning.record_outcome('acme', 'c-sig', 'send_email', 0.7, 'email_engagement');
@@ -82,6 +83,9 @@ wait_for $PORT victim "SELECT count(DISTINCT job_name) = 5 FROM learning.job_run
                         WHERE run_by = 'scheduler' AND started_at > pg_postmaster_start_time()" 30
 tap_ok $? "the scheduler ran every job after the restart"
 tap_is "$(q $PORT victim "SELECT count(*) FROM learning.job_runs WHERE status = 'failed'")" "0" "no job failed"
+# an event for the tenant's webhook: its commit starts the relay, which
+# connects with the planted settings too
+q $PORT victim "SELECT learning.emit_event('acme', 'job_completed', '{}')" >/dev/null
 wait_for $PORT victim "SELECT relay_pid IS NOT NULL FROM learning.job_schedule() LIMIT 1" 10
 tap_ok $? "the relay runs in the database"
 # ALTER DATABASE ... RENAME restarts the workers too
