@@ -44,6 +44,7 @@ enum
 
 /* Saved plans (spi_util.c). */
 static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr insert_unlinked_plan = NULL;
 static SPIPlanPtr existing_plan = NULL;
 
 /*
@@ -51,9 +52,8 @@ static SPIPlanPtr existing_plan = NULL;
  * one is linked) is the tenant's, and the new id (NULL when nothing was
  * stored).  $1..$12 are the arguments in order.
  */
-#define INSERT_FEEDBACK_SQL \
-	"WITH o AS (SELECT $10::uuid IS NULL OR EXISTS (SELECT 1 FROM learning.outcome_records r " \
-	"                                               WHERE r.tenant_id = $1 AND r.id = $10) AS ok), " \
+#define INSERT_FEEDBACK_SQL(outcome_check) \
+	"WITH o AS (SELECT " outcome_check " AS ok), " \
 	"ins AS (INSERT INTO learning.feedback_entries AS f " \
 	"          (tenant_id, id, conversation_state_id, outcome_record_id, target_type, target_id, source, " \
 	"           rating, comment, reviewer_id, reviewer_role, metadata) " \
@@ -62,6 +62,13 @@ static SPIPlanPtr existing_plan = NULL;
 	"        ON CONFLICT ON CONSTRAINT feedback_entries_pkey DO NOTHING " \
 	"        RETURNING f.id) " \
 	"SELECT o.ok, (SELECT ins.id FROM ins) FROM o"
+
+/*
+ * The outcome check of a linked entry.  An entry without an outcome reads no
+ * outcome, as in 0.1.0: a caller needs no privilege on the outcome table.
+ */
+#define OUTCOME_CHECK \
+	"EXISTS (SELECT 1 FROM learning.outcome_records r WHERE r.tenant_id = $1 AND r.id = $10)"
 
 /* The stored entry with this id, and whether its content equals the retry's. */
 #define SAME_FEEDBACK_SQL \
@@ -210,6 +217,7 @@ learning_submit_feedback(PG_FUNCTION_ARGS)
 	int			i;
 	bool		isnull;
 	Datum		id;
+	SPIPlanPtr	plan;
 
 	check_feedback_args(fcinfo);
 	for (i = 0; i < FB_NARGS; i++)
@@ -220,9 +228,13 @@ learning_submit_feedback(PG_FUNCTION_ARGS)
 	values[FB_METADATA] = JsonbPGetDatum(PG_GETARG_JSONB_P(FB_METADATA));
 
 	level = learning_spi_connect();
-	ret = SPI_execute_plan(learning_saved_plan(&insert_plan, INSERT_FEEDBACK_SQL, FB_NARGS,
-											   (Oid *) feedback_argtypes),
-						   values, nulls, false, 1);
+	if (PG_ARGISNULL(FB_OUTCOME))
+		plan = learning_saved_plan(&insert_unlinked_plan, INSERT_FEEDBACK_SQL("true"), FB_NARGS,
+								   (Oid *) feedback_argtypes);
+	else
+		plan = learning_saved_plan(&insert_plan, INSERT_FEEDBACK_SQL(OUTCOME_CHECK), FB_NARGS,
+								   (Oid *) feedback_argtypes);
+	ret = SPI_execute_plan(plan, values, nulls, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "learning: storing the feedback failed: %s", SPI_result_code_string(ret));
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
