@@ -216,7 +216,7 @@ SELECT E'\n-- ==================================================================
     || E'        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN\n'
     || E'            EXECUTE pg_catalog.format(''CREATE ROLE %I NOLOGIN'', r);\n        END IF;\n'
     || E'        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r AND (rolsuper OR rolbypassrls)) THEN\n'
-    || E'            RAISE EXCEPTION ''role % is SUPERUSER or BYPASSRLS'', r USING ERRCODE = ''42501'';\n        END IF;\n'
+    || E'            RAISE EXCEPTION ''role "%" is SUPERUSER or BYPASSRLS'', r USING ERRCODE = ''42501'';\n        END IF;\n'
     || E'    END LOOP;\nEND $roles$;\n'
     || coalesce((SELECT string_agg(format(E'COMMENT ON ROLE %I IS %L;\n', r.rolname, shobj_description(r.oid, 'pg_authid')), '' ORDER BY r.rolname)
                    FROM roles JOIN pg_roles r USING (rolname)

@@ -1867,21 +1867,13 @@ CREATE OR REPLACE FUNCTION learning.resolve_outcome(
 COMMENT ON FUNCTION learning.resolve_outcome(text, uuid, text, float8, text) IS
     'Resolves a pending outcome exactly once (positive, negative, ambiguous, expired); P0002 when unknown, 55000 when already resolved';
 
--- The outcome triggers pick their rows in C (src/calibration.c,
+-- The outcome update triggers pick their rows in C (src/calibration.c,
 -- src/rollups.c): a WHEN clause is read and compiled anew by every
--- statement, and record and resolve are a statement per call.
-DROP TRIGGER outcome_records_calibrate_insert ON learning.outcome_records;
+-- statement, and resolve_outcome is a statement per call.
 DROP TRIGGER outcome_records_calibrate_update ON learning.outcome_records;
-DROP TRIGGER outcome_records_calibrate_delete ON learning.outcome_records;
 DROP TRIGGER outcome_records_rollup_update ON learning.outcome_records;
-CREATE TRIGGER outcome_records_calibrate_insert
-    AFTER INSERT ON learning.outcome_records
-    FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
 CREATE TRIGGER outcome_records_calibrate_update
     AFTER UPDATE OF status ON learning.outcome_records
-    FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
-CREATE TRIGGER outcome_records_calibrate_delete
-    AFTER DELETE ON learning.outcome_records
     FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
 CREATE TRIGGER outcome_records_rollup_update
     AFTER UPDATE ON learning.outcome_records
@@ -1958,7 +1950,7 @@ BEGIN
             EXECUTE pg_catalog.format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.rel, c.conname);
         EXCEPTION WHEN check_violation OR datetime_field_overflow OR string_data_right_truncation
                        OR invalid_parameter_value OR numeric_value_out_of_range THEN
-            RAISE WARNING 'rows of % break the new check %: it stays NOT VALID (new rows are checked)', c.rel, c.conname
+            RAISE WARNING 'rows of table "%" break the new check "%"; it stays NOT VALID (new rows are checked)', c.rel, c.conname
                 USING HINT = pg_catalog.format('Fix the rows, then ALTER TABLE %s VALIDATE CONSTRAINT %I.', c.rel, c.conname);
         END;
     END LOOP;

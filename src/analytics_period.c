@@ -135,7 +135,7 @@ learning_analytics_run(AnalyticsQuery *q, Datum *values, const char *nulls)
  */
 
 /*
- * learning_trend applies the seed's trend rule to a daily series: halves
+ * learning_trend applies the documented trend rule to a daily series: halves
  * (the extra day goes to the second), mean of each; a first mean of 0 gives
  * stable (second also 0) or improving; else a change above +10 % improving,
  * below -10 % declining, stable in between (band inclusive); fewer than 2

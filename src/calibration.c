@@ -72,8 +72,8 @@ typedef struct BinSums
 } BinSums;
 
 /*
- * The bin sums are keyed numeric deltas (deltas.c): one upsert per statement
- * into this backend's shard row of each touched bin.
+ * The bin sums are keyed numeric deltas (deltas.c): written at commit, one
+ * upsert into this backend's shard row of each touched bin.
  */
 static DeltaTarget calibration_target = {
 	"calibration bins", 3, 6,
@@ -183,9 +183,11 @@ pending_add(const char *tenant_id, const char *action_type, int bin,
  * learning_outcome_calibrate: AFTER ROW trigger.  A row that became resolved
  * (UPDATE), was inserted resolved (INSERT) or a resolved row that is deleted
  * (DELETE) adds +1 or -1 outcome to its bin's pending sums; a pending row
- * adds nothing.  The rows are picked here, in C, not by WHEN clauses:
- * PostgreSQL reads and compiles a trigger's WHEN expression anew for every
- * statement, and record and resolve are a statement per call.
+ * adds nothing.  Inserts and deletes of pending rows are filtered by the
+ * triggers' WHEN clauses too (a bulk load queues no event for them); updates
+ * are picked here, in C, because PostgreSQL reads and compiles a trigger's
+ * WHEN expression anew for every statement, and resolve_outcome is a
+ * statement per call.
  */
 Datum
 learning_outcome_calibrate(PG_FUNCTION_ARGS)

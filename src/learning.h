@@ -20,11 +20,13 @@
 #include "lib/stringinfo.h"
 #include "utils/date.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 /* Vocabulary limits: tenant ids and action types. */
 #define LEARNING_TENANT_MAXLEN		48
 #define LEARNING_ACTION_MAXLEN		50
+#define LEARNING_COST_MAX			1000000000	/* the most one action may cost */
 #define LEARNING_NBINS				10
 
 /*
@@ -104,7 +106,7 @@ extern int	learning_relay_poll_interval;
 extern char *learning_sse_publish_url;
 extern bool learning_webhook_allow_private_networks;
 
-/* launcher.c: the launcher, its shared table and the backends' hooks. */
+/* launcher.c: registers the launcher (and the shared table and hooks it needs). */
 extern void learning_register_launcher(void);
 
 /* validate.c: input checks that raise precise errors. */
@@ -113,6 +115,7 @@ extern void learning_check_action_type(const char *action_type);
 extern void learning_check_confidence(const char *field, double p);
 extern void learning_require_arg(FunctionCallInfo fcinfo, int argno, const char *field);
 extern void learning_check_days(int days);
+extern void learning_check_cost(Numeric cost, bool as_float8);
 extern void learning_check_id_text(FunctionCallInfo fcinfo, int argno, const char *field);
 extern void learning_check_time(const char *field, FunctionCallInfo fcinfo, int argno);
 extern void learning_check_json_object(const char *field, FunctionCallInfo fcinfo, int argno);
@@ -175,8 +178,10 @@ extern DateADT learning_local_day(const char *time_zone, TimestampTz ts);
 /* relay.c: wake this database's relay when the transaction commits. */
 extern void learning_relay_wake_at_commit(void);
 
-/* events.c: the outbox, one NOTIFY per tenant per committed transaction. */
+/* learning.c: how long events are kept (learning.event_retention). */
 extern int	learning_event_retention;
+
+/* events.c: the outbox, one NOTIFY per tenant per committed transaction. */
 extern void learning_event_emit(const char *tenant_id, const char *event_type, const char *payload_json);
 extern StringInfo learning_event_row(const char *tenant_id, const char *event_type, const char *status);
 extern void learning_events_statement_end(void);

@@ -3,8 +3,9 @@
  * pool.c
  *		The worker's side of the pool: how a per-database worker (scheduler
  *		or relay) connects, tells the launcher what is due in its database,
- *		and learns that another database waits for its place; and how a
- *		backend's commit asks for a relay.
+ *		and learns that another database waits for its place; and the
+ *		request for a relay that a backend's commit makes
+ *		(learning_relay_request, called by relay.c's commit callback).
  *
  * The launcher (launcher.c) runs at most learning.max_workers database
  * workers at once.  It cannot read other databases, so each worker reports

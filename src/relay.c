@@ -5,6 +5,10 @@
  *		nchan SSE publisher with libcurl's multi interface, fairly across
  *		endpoints.
  *
+ * Also here, the backends' side of waking it: learning.relay_wake() and the
+ * row trigger of learning.relay_queue make the commit of a transaction that
+ * queued deliveries ask for the database's relay (learning_relay_request).
+ *
  * A "learning relay" runs for a database while it has deliveries to make:
  * the launcher (launcher.c) starts it from its pool of workers when a commit
  * queued deliveries or a retry falls due, and it exits once nothing is due

@@ -9,11 +9,11 @@
  *
  * Each row's contribution is a set of keyed deltas (deltas.c): an INSERT adds
  * the new row, a DELETE subtracts the old one, an UPDATE that changes a
- * number-bearing column (the WHEN clause of the trigger; a resolution always
- * does) subtracts the old row and adds the new one.  The deltas are written
- * at commit, one upsert per table (deltas.c); the statement trigger closes
- * the statement's outbox events.  Days are local calendar days in the tenant's
- * time zone (tenant_time.c).
+ * number-bearing column (outcome_changes_rollups; a resolution always does)
+ * subtracts the old row and adds the new one.  The deltas are written at
+ * commit, one upsert per table (deltas.c), and so are the events noted here
+ * (events.c, one per transaction, tenant and type).  Days are local calendar
+ * days in the tenant's time zone (tenant_time.c).
  *
  * Copyright (c) 2026, the learning authors
  *

@@ -393,6 +393,29 @@ learning_check_escalation_trigger(Jsonb *metadata)
 }
 
 /*
+ * learning_check_cost refuses a cost that is NaN, infinite, negative or over
+ * LEARNING_COST_MAX: one action costing more is an error, and would swamp the
+ * dashboards' sums.  record_outcome shows the value as a float8, as 0.1.0
+ * did (as_float8); the table's check shows the numeric as stored.
+ */
+void
+learning_check_cost(Numeric cost, bool as_float8)
+{
+	Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	Datum		limit = DirectFunctionCall1(int4_numeric, Int32GetDatum(LEARNING_COST_MAX));
+
+	if (numeric_is_nan(cost) || numeric_is_inf(cost) ||
+		DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(cost), zero)) ||
+		DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(cost), limit)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("cost must be a finite number between 0 and %d, got %s", LEARNING_COST_MAX,
+						as_float8 ?
+						float8out_internal(DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(cost)))) :
+						DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(cost))))));
+}
+
+/*
  * SQL: learning.check_outcome_row(tenant_id, conversation_state_id, rep_id,
  * action_type, action_id, predicted_confidence, status, outcome_score,
  * metadata, cost, created_at) RETURNS boolean -- the one check of
@@ -449,20 +472,7 @@ learning_check_outcome_row_sql(PG_FUNCTION_ARGS)
 		learning_check_escalation_trigger(PG_GETARG_JSONB_P(8));
 	}
 	if (!PG_ARGISNULL(9))
-	{
-		Numeric		cost = PG_GETARG_NUMERIC(9);
-
-		/* a cost per action beyond a billion is an error, and would swamp the dashboards' sums */
-		if (numeric_is_nan(cost) || numeric_is_inf(cost) ||
-			DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(cost),
-											 DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))) ||
-			DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(cost),
-											 DirectFunctionCall1(int4_numeric, Int32GetDatum(1000000000)))))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("cost must be a finite number between 0 and 1000000000, got %s",
-							DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(cost))))));
-	}
+		learning_check_cost(PG_GETARG_NUMERIC(9), false);
 	if (!PG_ARGISNULL(10))
 		learning_check_time("created_at", fcinfo, 10);
 	PG_RETURN_BOOL(true);

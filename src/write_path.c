@@ -59,30 +59,6 @@ text_arg(FunctionCallInfo fcinfo, int i)
 }
 
 /*
- * check_cost refuses a cost that is NaN, negative or over a billion: one
- * action costing more is an error, and would swamp the dashboards' sums.
- * The value in the message is the number as a float8, as 0.1.0 showed it.
- */
-static void
-check_cost(Numeric cost)
-{
-	Numeric		zero = DatumGetNumeric(DirectFunctionCall1(int4_numeric, Int32GetDatum(0)));
-	Numeric		limit = DatumGetNumeric(DirectFunctionCall1(int4_numeric, Int32GetDatum(1000000000)));
-
-	if (numeric_is_nan(cost) ||
-		DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(cost), NumericGetDatum(zero))) ||
-		DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(cost), NumericGetDatum(limit))))
-	{
-		float8		shown = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(cost)));
-
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("cost must be a finite number between 0 and 1000000000, got %s",
-						float8out_internal(shown))));
-	}
-}
-
-/*
  * check_deal_stage: a deal outcome can only be resolved from a stage that can
  * advance.  The stages are learning.deal_stage_rank's; this path is taken
  * only by deal outcomes that name their stage.
@@ -145,7 +121,7 @@ learning_record_outcome(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(6))
 		learning_check_id_text(fcinfo, 6, "rep_id");
 	if (!PG_ARGISNULL(8))
-		check_cost(PG_GETARG_NUMERIC(8));
+		learning_check_cost(PG_GETARG_NUMERIC(8), true);
 	learning_check_escalation_trigger(metadata);
 
 	level = learning_spi_connect();

@@ -2,7 +2,7 @@
 -- check_and_adjust and the decision-time lookups.  Cases kept from the first release.
 
 -- the aggregate: p = [0.9, 0.1, 0.8, 0.2], o = [1, 0, 1, 0] gives 0.025
-SELECT abs(learning.brier_score(p, o) - 0.025) < 1e-12 AS seed_case
+SELECT abs(learning.brier_score(p, o) - 0.025) < 1e-12 AS worked_example
   FROM (VALUES (0.9, 1), (0.1, 0), (0.8, 1), (0.2, 0)) v(p, o);
 SELECT learning.brier_score(p, o) IS NULL AS null_on_no_rows FROM (VALUES (0.5::float8, 1::float8)) v(p, o) WHERE false;
 SELECT learning.brier_score(p, o) AS nulls_skipped FROM (VALUES (0.5, NULL), (1.0, 1.0), (NULL, 0)) v(p, o);
@@ -10,7 +10,7 @@ SELECT err($$SELECT learning.brier_score(p, o) FROM (VALUES ('NaN'::float8, 1::f
 -- parallel-safe aggregate with a combine function
 SELECT aggcombinefn, aggfinalfn FROM pg_aggregate WHERE aggfnoid = 'learning.brier_score(float8, float8)'::regprocedure;
 
--- the seed case through the bins: record, resolve by four paths, read from the bins
+-- the worked example through the bins: record, resolve by four paths, read from the bins
 SELECT learning.record_outcome('cal', 'c', 'send_email', 0.9, 'email_engagement') AS a \gset
 SELECT learning.record_outcome('cal', 'c', 'send_email', 0.1, 'email_engagement') AS b \gset
 SELECT learning.record_outcome('cal', 'c', 'send_email', 0.8, 'email_engagement') AS c \gset
@@ -21,7 +21,7 @@ UPDATE learning.outcome_records SET status = 'positive' WHERE id = :'c';
 SELECT learning.ingest_signal('cal', 'c', 'email_bounced') IS NOT NULL;
 SELECT status FROM learning.resolve_outcome('cal', :'b', 'negative');
 SELECT (learning.run_job('expire_overdue'))->'items' AS expired;
-SELECT abs(learning.brier_score('cal', 'send_email') - 0.025) < 1e-12 AS seed_case_from_bins;
+SELECT abs(learning.brier_score('cal', 'send_email') - 0.025) < 1e-12 AS worked_example_from_bins;
 -- ambiguous outcomes are not counted
 SELECT learning.record_outcome('cal', 'c', 'send_email', 0.5, 'email_engagement') AS e \gset
 SELECT status FROM learning.resolve_outcome('cal', :'e', 'ambiguous');

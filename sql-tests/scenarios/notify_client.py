@@ -75,7 +75,7 @@ def main():
     w = writer.cursor()
     lis = Listener(["n_a", "n_b"])
 
-    # 1. a committed transaction: exactly one notification with the section 5 payload
+    # 1. a committed transaction: exactly one notification with the documented payload
     w.execute("SELECT learning.record_outcome('n_a', 'c1', 'send_email', 0.7, 'email_engagement', rep_id => 'r1')")
     w.execute("SELECT learning.record_outcome('n_a', 'c2', 'send_email', 0.6, 'email_engagement', rep_id => 'r1')")
     w.execute("SELECT learning.submit_feedback('n_a', 'c1', 'message', 'm1', 'inline', 1, 'r1')")

@@ -85,10 +85,10 @@ SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(learning.calibr
           ARRAY['action_type', 'actual_rates', 'bins', 'brier_score', 'counts', 'ece', 'is_calibrated', 'mce',
                 'midpoints', 'min_samples', 'reliability', 'reliability_with_spread', 'resolution', 'sample_count',
                 'uncertainty'],
-          'calibration_curve has the spec''s keys');
+          'calibration_curve has the documented keys');
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(learning.calibration_curve('contract', 'x')->'bins'->0) k),
           ARRAY['actual_rate', 'bin_index', 'ci_high', 'ci_low', 'count', 'lower', 'mean_predicted', 'upper'],
-          'each bin has the spec''s keys');
+          'each bin has the documented keys');
 
 -- jobs
 SELECT has_function('learning', 'run_job', ARRAY['text']);

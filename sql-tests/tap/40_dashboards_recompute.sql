@@ -53,7 +53,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- The trend rule, written again from the spec.
+-- The trend rule, written again from its documented definition.
 CREATE FUNCTION pg_temp.trend(v float8[]) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     n int := coalesce(array_length(v, 1), 0);

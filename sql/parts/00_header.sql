@@ -10,11 +10,11 @@ DO $owners$
 DECLARE
     bad text;
 BEGIN
-    SELECT pg_catalog.string_agg(n.nspname || ' (owner ' || r.rolname || ')', ', ') INTO bad
+    SELECT pg_catalog.string_agg(pg_catalog.format('"%s" (owner "%s")', n.nspname, r.rolname), ', ') INTO bad
       FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
      WHERE n.nspname IN ('learning', 'learning_api') AND NOT r.rolsuper;
     IF bad IS NOT NULL THEN
-        RAISE EXCEPTION 'schema % must be owned by a superuser', bad
+        RAISE EXCEPTION 'the extension''s schemas must be owned by a superuser: %', bad
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'The extension runs code as a superuser from these schemas.',
                   HINT = 'Drop the schema, or ALTER SCHEMA ... OWNER TO a superuser, then create the extension.';

@@ -14,19 +14,21 @@ COMMENT ON FUNCTION learning.flush_pending_deltas() IS
 
 -- Every path that resolves an outcome passes here: resolve_outcome, the jobs,
 -- a plain UPDATE, an INSERT of an already resolved row, a DELETE.  The sums
--- gathered by the row triggers are written at commit (src/deltas.c).  The
--- trigger function itself picks the rows that count (a resolution, a row
--- inserted or deleted resolved): a WHEN clause would be read and compiled
--- anew by every statement, and record and resolve are a statement per call.
+-- gathered by the row triggers are written at commit (src/deltas.c).  Inserts
+-- and deletes of pending rows are filtered by WHEN clauses, so that a bulk
+-- load of pending outcomes queues no trigger event for them; the update
+-- trigger's function picks the resolutions itself, because a WHEN clause is
+-- read and compiled anew by every statement and resolve_outcome is a
+-- statement per call.
 CREATE TRIGGER outcome_records_calibrate_insert
     AFTER INSERT ON learning.outcome_records
-    FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
+    FOR EACH ROW WHEN (NEW.status <> 'pending') EXECUTE FUNCTION learning.outcome_calibrate();
 CREATE TRIGGER outcome_records_calibrate_update
     AFTER UPDATE OF status ON learning.outcome_records
     FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
 CREATE TRIGGER outcome_records_calibrate_delete
     AFTER DELETE ON learning.outcome_records
-    FOR EACH ROW EXECUTE FUNCTION learning.outcome_calibrate();
+    FOR EACH ROW WHEN (OLD.status <> 'pending') EXECUTE FUNCTION learning.outcome_calibrate();
 
 -- TRUNCATE of the outcomes empties the bins too, so they never disagree.
 CREATE FUNCTION learning.outcome_records_truncated() RETURNS trigger

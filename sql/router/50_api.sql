@@ -362,7 +362,7 @@ BEGIN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
         END IF;
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r AND (rolsuper OR rolbypassrls)) THEN
-            RAISE EXCEPTION 'role % is SUPERUSER or BYPASSRLS', r USING ERRCODE = '42501';
+            RAISE EXCEPTION 'role "%" is SUPERUSER or BYPASSRLS', r USING ERRCODE = '42501';
         END IF;
     END LOOP;
 END $roles$;

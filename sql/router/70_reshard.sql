@@ -307,7 +307,7 @@ BEGIN
             format('SELECT count(*)::text FROM learning.%I WHERE tenant_id = %L', tb.table_name, tenant))::int;
         IF landed <> sent THEN
             PERFORM learning_router.remote_exec('learning_router_dst', 'ROLLBACK');
-            RAISE EXCEPTION 'tenant "%": % rows of learning.% read on shard %, % on shard %',
+            RAISE EXCEPTION 'tenant "%": % rows of "learning.%" read on shard %, % on shard %',
                 tenant, sent, tb.table_name, p.from_shard, landed, p.to_shard USING ERRCODE = 'XX001';
         END IF;
         moved := moved || jsonb_build_object(tb.table_name, sent);
