@@ -83,7 +83,10 @@ COMMENT ON FUNCTION learning.api_claims() IS
 
 -- api_tenant(claims): the validated tenant of the claims.  Policies call it as
 -- (SELECT learning.api_tenant(learning.api_claims())): resolved by OID when the
--- policy was made, so the API roles need no USAGE on schema learning.
+-- policy was made, so the API roles need no USAGE on schema learning.  The
+-- pattern mirrors the tenant id rule of src/validate.c (learning.check_tenant_id)
+-- as a test that returns NULL instead of raising: a function call here would
+-- need the API roles to have USAGE on schema learning.
 CREATE FUNCTION learning.api_tenant(claims jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN jsonb_typeof(claims -> 'tenant_id') = 'string'

@@ -29,6 +29,8 @@ CREATE FUNCTION learning.check_webhook_destination(url text) RETURNS text
 COMMENT ON FUNCTION learning.check_webhook_destination(text) IS
     'Returns url, or raises 22023 when its host is a literal loopback, private, link-local, unspecified, multicast or reserved address (any spelling) or localhost, unless learning.webhook_allow_private_networks is on';
 
+-- The tenant_id patterns of the two tables below mirror the tenant id rule of
+-- src/validate.c (learning.check_tenant_id), with '*' for every tenant.
 CREATE TABLE learning.webhooks (
     tenant_id    text        NOT NULL CHECK (tenant_id = '*' OR tenant_id ~ '^[A-Za-z0-9_.-]{1,48}$'),
     id           bigint      GENERATED ALWAYS AS IDENTITY,
