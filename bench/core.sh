@@ -50,6 +50,11 @@ load_outcomes() {  # $1 = tenant, $2 = count: resolved outcomes over 4 action ty
         FROM generate_series(1, $2) i"
 }
 
+tps() {  # $1 = script, $2 = clients
+    "$PGBIN/pgbench" -h "$TEST_ROOT" -p $PORT -U postgres -n -M prepared -c "$2" -j $(( $2 < 2 ? $2 : 2 )) -T "$SECS" -f "$1" bench 2>&1 \
+        | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+
 # record + resolve on a fresh database (small tables: the regime every
 # install starts in), measured before any history is loaded
 cat >"$TEST_ROOT/fresh_ours.sql" <<'SQL'
@@ -65,12 +70,8 @@ VALUES ('fresh', 'conv-' || :n, 'send_email', random(), 'email_engagement', now(
 UPDATE fresh_plain SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
  WHERE tenant_id = 'fresh' AND id = :id AND status = 'pending';
 SQL
-fresh_tps() {  # $1 = script
-    "$PGBIN/pgbench" -h "$TEST_ROOT" -p $PORT -U postgres -n -M prepared -c 1 -j 1 -T "$SECS" -f "$1" bench 2>&1 \
-        | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
-}
-fresh_ours=$(fresh_tps "$TEST_ROOT/fresh_ours.sql")
-fresh_plain=$(fresh_tps "$TEST_ROOT/fresh_plain.sql")
+fresh_ours=$(tps "$TEST_ROOT/fresh_ours.sql" 1)
+fresh_plain=$(tps "$TEST_ROOT/fresh_plain.sql" 1)
 fresh_rows=$($PSQL -d bench -c "SELECT count(*) FROM learning.outcome_records")
 
 echo "## core (bench/core.sh, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'), synchronous_commit = $SYNC_COMMIT)"
@@ -111,10 +112,6 @@ VALUES ('tput', 'conv-' || :n, 'send_email', random(), 'email_engagement', now()
 UPDATE plain_outcomes SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
  WHERE tenant_id = 'tput' AND id = :id AND status = 'pending';
 SQL
-tps() {  # $1 = script, $2 = clients
-    "$PGBIN/pgbench" -h "$TEST_ROOT" -p $PORT -U postgres -n -M prepared -c "$2" -j $(( $2 < 2 ? $2 : 2 )) -T "$SECS" -f "$1" bench 2>&1 \
-        | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
-}
 ours=$(tps "$TEST_ROOT/ours.sql" 1)
 plain=$(tps "$TEST_ROOT/plain.sql" 1)
 echo "### 2. record + resolve, one client, one call at a time (pgbench -M prepared, ${SECS} s each)"

@@ -48,6 +48,12 @@ PG_FUNCTION_INFO_V1(learning_resolve_outcome);
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr stage_plan = NULL;
 static SPIPlanPtr resolve_plan = NULL;
+
+/* The resolution, for the row chosen by `where` ($1..$6 as resolve_outcome passes them). */
+#define RESOLVE_SQL(where) \
+	"UPDATE learning.outcome_records o " \
+	"   SET status = $3, outcome_score = $4, signal_source = $5, resolved_at = pg_catalog.now() " \
+	where "RETURNING o.*"
 static SPIPlanPtr resolve_tid_plan = NULL;
 static SPIPlanPtr status_plan = NULL;
 
@@ -248,11 +254,7 @@ resolve_by_tid(Datum *values, char *nulls)
 	values[6] = PointerGetDatum(&tid);
 	nulls[6] = ' ';
 	ret = SPI_execute_plan(learning_saved_plan(&resolve_tid_plan,
-											   "UPDATE learning.outcome_records o "
-											   "   SET status = $3, outcome_score = $4, signal_source = $5, "
-											   "       resolved_at = pg_catalog.now() "
-											   " WHERE o.ctid = $7 AND o.tenant_id = $1 AND o.id = $2 AND o.status = $6 "
-											   "RETURNING o.*",
+											   RESOLVE_SQL(" WHERE o.ctid = $7 AND o.tenant_id = $1 AND o.id = $2 AND o.status = $6 "),
 											   7, argtypes),
 						   values, nulls, false, 1);
 	if (ret != SPI_OK_UPDATE_RETURNING)
@@ -307,11 +309,7 @@ learning_resolve_outcome(PG_FUNCTION_ARGS)
 	}
 	/* the row moved meanwhile, or is not pending, or unknown: by its key */
 	ret = SPI_execute_plan(learning_saved_plan(&resolve_plan,
-											   "UPDATE learning.outcome_records o "
-											   "   SET status = $3, outcome_score = $4, signal_source = $5, "
-											   "       resolved_at = pg_catalog.now() "
-											   " WHERE o.tenant_id = $1 AND o.id = $2 AND o.status = $6 "
-											   "RETURNING o.*",
+											   RESOLVE_SQL(" WHERE o.tenant_id = $1 AND o.id = $2 AND o.status = $6 "),
 											   6, argtypes),
 						   values, nulls, false, 1);
 	if (ret != SPI_OK_UPDATE_RETURNING)
