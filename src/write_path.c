@@ -28,14 +28,16 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/float.h"
-#include "utils/jsonb.h"
-#include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -208,20 +210,27 @@ check_resolution(FunctionCallInfo fcinfo, const char *status)
  * that reads all of the tenant's outcomes at every call.  Only the row's
  * address is taken from here; the UPDATE then checks the privileges,
  * row-level security, key and status as before.  The table is locked as the
- * UPDATE will lock it.
+ * UPDATE will lock it, and only for a caller who may update it.
  */
 static bool
 outcome_tid(Datum tenant_id, Datum outcome_id, ItemPointer tid)
 {
 	Oid			nsp = get_namespace_oid("learning", false);
-	Relation	rel = table_open(get_relname_relid("outcome_records", nsp), RowExclusiveLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	Oid			relid = get_relname_relid("outcome_records", nsp);
+	Relation	rel;
+	TupleDesc	desc;
+	Snapshot	snapshot;
 	ScanKeyData keys[2];
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	bool		found;
 
+	/* a caller who may not update the table gets the keyed statement's error */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		return false;
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ScanKeyEntryInitialize(&keys[0], 0, learning_attnum(desc, "tenant_id"), BTEqualStrategyNumber,
 						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, tenant_id);
 	ScanKeyEntryInitialize(&keys[1], 0, learning_attnum(desc, "id"), BTEqualStrategyNumber,
