@@ -22,9 +22,9 @@
  * deadlock), and executes the target's SQL once with every key column as a
  * text[] ($1..$k), every value as a float8[] ($k+1..$k+v) and this
  * backend's shard number as the last parameter; a flush of one key, the
- * common commit, passes scalars to a one-row form of the same SQL.  The SQL is an upsert into
- * shard rows "(keys..., shard)" so that concurrent writers of one key never
- * wait on one counter row; readers add the shards.
+ * common commit, passes scalars to a one-row form of the same SQL.  The SQL
+ * is an upsert into shard rows "(keys..., shard)" so that concurrent writers
+ * of one key never wait on one counter row; readers add the shards.
  *
  * Entries carry the subtransaction that made them: an aborted subtransaction
  * takes its deltas with it, a committed one hands them to its parent.
@@ -304,6 +304,7 @@ learning_delta_flush(DeltaTarget *target)
 	Datum	   *params;
 	Oid		   *argtypes;
 	int			i, j;
+
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
 	tix = target_index(target);
