@@ -358,13 +358,20 @@ BEGIN
         PERFORM learning_router.remote_open('learning_router_src', st.old_shards[p.from_shard + 1]);
         PERFORM learning_router.remote_exec('learning_router_src', 'BEGIN');
     END IF;
-    PERFORM learning_router.remote_value('learning_router_src', format(
-        'SELECT count(learning.drop_webhook(id))::text FROM learning.webhooks WHERE tenant_id = %L', tenant));
     PERFORM learning_router.remote_exec('learning_router_src',
         format('DELETE FROM learning.sse_channels WHERE tenant_id = %L', tenant));
     PERFORM learning_router.remote_exec('learning_router_src',
         format('DELETE FROM learning.%I WHERE tenant_id = %L', t.table_name, tenant))
        FROM learning_router.tenant_tables() t ORDER BY t.ord DESC;
+    PERFORM learning_router.remote_exec('learning_router_src', 'COMMIT');
+    -- the webhooks and their queued deliveries in a READ COMMITTED transaction
+    -- of their own: the old shard's relay may be updating those deliveries
+    -- (attempts, leases), which the copy's REPEATABLE READ transaction could
+    -- only fail on ("could not serialize access"); here the delete waits for
+    -- the relay's update instead.  A resume runs both steps again.
+    PERFORM learning_router.remote_exec('learning_router_src', 'BEGIN ISOLATION LEVEL READ COMMITTED');
+    PERFORM learning_router.remote_value('learning_router_src', format(
+        'SELECT count(learning.drop_webhook(id))::text FROM learning.webhooks WHERE tenant_id = %L', tenant));
     PERFORM learning_router.remote_exec('learning_router_src', 'COMMIT');
     PERFORM learning_router.remote_close('learning_router_src');
 END $$;
