@@ -170,9 +170,12 @@ check_feedback_args(FunctionCallInfo fcinfo)
 	learning_check_json_object("metadata", fcinfo, FB_METADATA);
 }
 
+/* uuid_arg_text is argument i as text, "<NULL>" when NULL (as PL/pgSQL showed it). */
 static char *
 uuid_arg_text(FunctionCallInfo fcinfo, int i)
 {
+	if (PG_ARGISNULL(i))
+		return "<NULL>";
 	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(i)));
 }
 

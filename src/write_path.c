@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
@@ -37,6 +38,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -203,43 +205,59 @@ check_resolution(FunctionCallInfo fcinfo, const char *status)
 
 /*
  * outcome_tid finds the current version of the tenant's outcome straight
- * through the primary key, for an UPDATE by ctid.  A planned lookup by key
- * could not be trusted: the saved plan of resolve_outcome's UPDATE is made
- * once per session, and on a new install, before the first ANALYZE, the
- * planner rates every index that starts with tenant_id alike and may keep one
- * that reads all of the tenant's outcomes at every call.  Only the row's
- * address is taken from here; the UPDATE then checks the privileges,
- * row-level security, key and status as before.  The table is locked as the
- * UPDATE will lock it, and only for a caller who may update it.
+ * through the primary key, for an UPDATE by ctid; false when there is no
+ * such row, when it is not pending, or when this path cannot be taken (then
+ * the keyed statement decides, and says why).  A planned lookup by key could
+ * not be trusted: the saved plan of resolve_outcome's UPDATE is made once per
+ * session, and on a new install, before the first ANALYZE, the planner rates
+ * every index that starts with tenant_id alike and may keep one that reads
+ * all of the tenant's outcomes at every call.  Only the row's address is
+ * taken from here; the UPDATE then checks the privileges, row-level
+ * security, key and status as before.  The table is locked as the UPDATE
+ * will lock it, and only for a caller who may read and update it.
  */
 static bool
 outcome_tid(Datum tenant_id, Datum outcome_id, ItemPointer tid)
 {
 	Oid			nsp = get_namespace_oid("learning", false);
 	Oid			relid = get_relname_relid("outcome_records", nsp);
+	Oid			pkey;
 	Relation	rel;
 	TupleDesc	desc;
 	Snapshot	snapshot;
 	ScanKeyData keys[2];
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	bool		found;
+	bool		found = false;
 
-	/* a caller who may not update the table gets the keyed statement's error */
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+	/* ignore_system_indexes would make the scan below read the whole table */
+	if (IgnoreSystemIndexes ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_SELECT) != ACLCHECK_OK)
 		return false;
 	rel = table_open(relid, RowExclusiveLock);
+	pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkey))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
 	desc = RelationGetDescr(rel);
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ScanKeyEntryInitialize(&keys[0], 0, learning_attnum(desc, "tenant_id"), BTEqualStrategyNumber,
 						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, tenant_id);
 	ScanKeyEntryInitialize(&keys[1], 0, learning_attnum(desc, "id"), BTEqualStrategyNumber,
 						   InvalidOid, InvalidOid, F_UUID_EQ, outcome_id);
-	scan = systable_beginscan(rel, get_relname_relid("outcome_records_pkey", nsp), true, snapshot, 2, keys);
+	scan = systable_beginscan(rel, pkey, true, snapshot, 2, keys);
 	tuple = systable_getnext(scan);
-	found = HeapTupleIsValid(tuple);
-	if (found)
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		status = heap_getattr(tuple, learning_attnum(desc, "status"), desc, &isnull);
+
+		/* a resolved row goes to the keyed statement, which fails on it as before */
+		found = !isnull && strcmp(TextDatumGetCString(status), "pending") == 0;
 		*tid = tuple->t_self;
+	}
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, NoLock);

@@ -76,3 +76,22 @@ DROP TABLE public.seen_settings;
 DELETE FROM learning.signals WHERE tenant_id = 'rv';
 DELETE FROM learning.feedback_entries WHERE tenant_id = 'rv';
 DELETE FROM learning.outcome_records WHERE tenant_id = 'rv';
+
+-- 5. a trigger of the table owner that skips the row: submit_feedback without
+-- a feedback_id reports that nothing was stored (23505, as 0.1.0 did), and
+-- the server does not crash on the missing id
+CREATE FUNCTION public.skip_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER aa_skip_row BEFORE INSERT ON learning.feedback_entries FOR EACH ROW EXECUTE FUNCTION public.skip_row();
+SELECT err($$SELECT learning.submit_feedback('rv', 'c', 'message', 'm', 'inline', 1, 'r')$$);
+DROP TRIGGER aa_skip_row ON learning.feedback_entries;
+DROP FUNCTION public.skip_row();
+SELECT count(*) AS stored FROM learning.feedback_entries WHERE tenant_id = 'rv';
+-- a resolution of an outcome already resolved, and of an unknown one, through
+-- the table's primary key under any name
+ALTER TABLE learning.outcome_records RENAME CONSTRAINT outcome_records_pkey TO outcome_records_pkey_renamed;
+SELECT learning.record_outcome('rv', 'c', 'send_email', 0.5, 'email_engagement') AS rv_id \gset
+SELECT status FROM learning.resolve_outcome('rv', :'rv_id', 'positive');
+SELECT err(format($$SELECT learning.resolve_outcome('rv', %L, 'negative')$$, :'rv_id'));
+SELECT err($$SELECT learning.resolve_outcome('rv', '00000000-0000-0000-0000-0000000000bb', 'negative')$$);
+ALTER TABLE learning.outcome_records RENAME CONSTRAINT outcome_records_pkey_renamed TO outcome_records_pkey;
+DELETE FROM learning.outcome_records WHERE tenant_id = 'rv';
