@@ -55,21 +55,30 @@ tps() {  # $1 = script, $2 = clients
         | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
 
+# pair_scripts NAME TENANT TABLE: the pgbench scripts of one record + resolve
+# pair, $TEST_ROOT/NAME_ours.sql and NAME_plain.sql, with keys as agents
+# produce them (each outcome its own conversation, nine reps), and TABLE, the
+# plain table: the same columns, defaults and indexes (not the extension's
+# check or triggers)
+pair_scripts() {
+    $PSQL -d bench -c "CREATE TABLE $3 (LIKE learning.outcome_records INCLUDING DEFAULTS INCLUDING INDEXES)"
+    cat >"$TEST_ROOT/$1_ours.sql" <<SQL
+\\set n random(1, 2000000000)
+SELECT learning.record_outcome('$2', 'conv-' || :n, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (:n % 9)) AS id \\gset
+SELECT status FROM learning.resolve_outcome('$2', :id, 'positive');
+SQL
+    cat >"$TEST_ROOT/$1_plain.sql" <<SQL
+\\set n random(1, 2000000000)
+INSERT INTO $3 (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at, rep_id)
+VALUES ('$2', 'conv-' || :n, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (:n % 9)) RETURNING id \\gset
+UPDATE $3 SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
+ WHERE tenant_id = '$2' AND id = :id AND status = 'pending';
+SQL
+}
+
 # record + resolve on a fresh database (small tables: the regime every
 # install starts in), measured before any history is loaded
-cat >"$TEST_ROOT/fresh_ours.sql" <<'SQL'
-\set n random(1, 2000000000)
-SELECT learning.record_outcome('fresh', 'conv-' || :n, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (:n % 9)) AS id \gset
-SELECT status FROM learning.resolve_outcome('fresh', :id, 'positive');
-SQL
-$PSQL -d bench -c "CREATE TABLE fresh_plain (LIKE learning.outcome_records INCLUDING DEFAULTS INCLUDING INDEXES)"
-cat >"$TEST_ROOT/fresh_plain.sql" <<'SQL'
-\set n random(1, 2000000000)
-INSERT INTO fresh_plain (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at, rep_id)
-VALUES ('fresh', 'conv-' || :n, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (:n % 9)) RETURNING id \gset
-UPDATE fresh_plain SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
- WHERE tenant_id = 'fresh' AND id = :id AND status = 'pending';
-SQL
+pair_scripts fresh fresh fresh_plain
 fresh_ours=$(tps "$TEST_ROOT/fresh_ours.sql" 1)
 fresh_plain=$(tps "$TEST_ROOT/fresh_plain.sql" 1)
 fresh_rows=$($PSQL -d bench -c "SELECT count(*) FROM learning.outcome_records")
@@ -99,23 +108,9 @@ $PSQL -d bench -c "SELECT tenant_id, count(*) AS bin_rows, sum(n) AS outcomes FR
 echo
 
 # 2. record + resolve against plain INSERT + UPDATE
-# the plain table: the same columns, defaults and indexes (not the extension's check or triggers)
-$PSQL -d bench -c "CREATE TABLE plain_outcomes (LIKE learning.outcome_records INCLUDING DEFAULTS INCLUDING INDEXES)"
-# keys as agents produce them: each outcome its own conversation, nine reps
-cat >"$TEST_ROOT/ours.sql" <<'SQL'
-\set n random(1, 2000000000)
-SELECT learning.record_outcome('tput', 'conv-' || :n, 'send_email', random(), 'email_engagement', rep_id => 'rep-' || (:n % 9)) AS id \gset
-SELECT status FROM learning.resolve_outcome('tput', :id, 'positive');
-SQL
-cat >"$TEST_ROOT/plain.sql" <<'SQL'
-\set n random(1, 2000000000)
-INSERT INTO plain_outcomes (tenant_id, conversation_state_id, action_type, predicted_confidence, outcome_type, window_expires_at, rep_id)
-VALUES ('tput', 'conv-' || :n, 'send_email', random(), 'email_engagement', now() + interval '24 hours', 'rep-' || (:n % 9)) RETURNING id \gset
-UPDATE plain_outcomes SET status = 'positive', outcome_score = 1.0, signal_source = 'manual', resolved_at = now()
- WHERE tenant_id = 'tput' AND id = :id AND status = 'pending';
-SQL
-ours=$(tps "$TEST_ROOT/ours.sql" 1)
-plain=$(tps "$TEST_ROOT/plain.sql" 1)
+pair_scripts tput tput plain_outcomes
+ours=$(tps "$TEST_ROOT/tput_ours.sql" 1)
+plain=$(tps "$TEST_ROOT/tput_plain.sql" 1)
 echo "### 2. record + resolve, one client, one call at a time (pgbench -M prepared, ${SECS} s each)"
 echo
 echo "| path | transactions/s (one record + one resolve each) |"
@@ -263,11 +258,11 @@ start_cluster bench_statements $PORT "shared_preload_libraries = 'learning, pg_s
     "pg_stat_statements.track = all" "learning.enabled = off" "shared_buffers = '1GB'" "synchronous_commit = $SYNC_COMMIT"
 $PSQL -d postgres -c "CREATE DATABASE bench"
 $PSQL -d bench -c "CREATE EXTENSION learning" -c "CREATE EXTENSION pg_stat_statements"
-$PSQL -d bench -c "CREATE TABLE plain_outcomes (LIKE learning.outcome_records INCLUDING DEFAULTS INCLUDING INDEXES)"
-tps "$TEST_ROOT/plain.sql" 1 >/dev/null   # table and plan warm-up
+pair_scripts tput tput plain_outcomes
+tps "$TEST_ROOT/tput_plain.sql" 1 >/dev/null   # table and plan warm-up
 $PSQL -d bench -c "SELECT pg_stat_statements_reset()" >/dev/null
-pairs_ours=$(tps "$TEST_ROOT/ours.sql" 1)
-pairs_plain=$(tps "$TEST_ROOT/plain.sql" 1)
+pairs_ours=$(tps "$TEST_ROOT/tput_ours.sql" 1)
+pairs_plain=$(tps "$TEST_ROOT/tput_plain.sql" 1)
 echo "### 4. where a round trip goes (pg_stat_statements, track = all; ${SECS} s each: learning $pairs_ours, plain $pairs_plain pairs/s with it loaded)"
 echo
 echo "Mean server time per record + resolve pair, by statement (top level: what the client sent; nested: what our functions and their commit ran):"

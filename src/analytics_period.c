@@ -208,9 +208,7 @@ void
 learning_period_args(FunctionCallInfo fcinfo, int days_arg, Period *p)
 {
 	memset(p, 0, sizeof(Period));
-	learning_require_arg(fcinfo, 0, "tenant_id");
-	p->tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	learning_check_tenant_id(p->tenant_id);
+	p->tenant_id = learning_check_tenant_arg(fcinfo, 0);
 	learning_require_arg(fcinfo, days_arg, "days");
 	p->days = PG_GETARG_INT32(days_arg);
 	learning_check_days(p->days);

@@ -111,6 +111,7 @@ extern void learning_register_launcher(void);
 
 /* validate.c: input checks that raise precise errors. */
 extern void learning_check_tenant_id(const char *tenant_id);
+extern char *learning_check_tenant_arg(FunctionCallInfo fcinfo, int argno);
 extern void learning_check_action_type(const char *action_type);
 extern void learning_check_confidence(const char *field, double p);
 extern void learning_require_arg(FunctionCallInfo fcinfo, int argno, const char *field);

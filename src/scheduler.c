@@ -211,33 +211,36 @@ scheduler_leave(void)
 }
 
 /*
- * scheduler_report_relay tells the launcher when the database's next
- * delivery is due (learning.relay_next_due), which after a server restart
- * nobody else knows.  On failure the relay is simply started.
+ * scheduler_read_times runs a query of one timestamp (sql, its plan saved in
+ * *plan) once per argument (all of type argtype) in one transaction, into
+ * times[] (0 for NULL).  On failure it says what it could not read and what
+ * follows, as a WARNING, and returns false: the caller then takes its safe
+ * default.
  */
-static void
-scheduler_report_relay(void)
+static bool
+scheduler_read_times(SPIPlanPtr *plan, const char *sql, Oid argtype, Datum *args, int n,
+					 TimestampTz *times, const char *what, const char *consequence)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	volatile TimestampTz due = 0;
+	volatile bool ok = true;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
-		Oid			argtypes[1] = {BOOLOID};
-		Datum		values[1];
-		bool		isnull;
-		Datum		d;
-
-		values[0] = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
 		SPI_connect();
-		if (SPI_execute_plan(learning_saved_plan(&plan_next_due, "SELECT learning.relay_next_due($1)", 1, argtypes),
-							 values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "learning.relay_next_due failed");
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		due = isnull ? 0 : DatumGetTimestampTz(d);
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		d;
+
+			if (SPI_execute_plan(learning_saved_plan(plan, sql, 1, &argtype), &args[i], NULL, true, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "reading %s failed", what);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			times[i] = isnull ? 0 : DatumGetTimestampTz(d);
+		}
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -252,12 +255,29 @@ scheduler_report_relay(void)
 		AbortCurrentTransaction();
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
-				 errmsg("learning scheduler could not read when the next delivery is due: %s", edata->message),
-				 errdetail("The relay starts now.")));
-		due = GetCurrentTimestamp();
+				 errmsg("learning scheduler could not read %s: %s", what, edata->message),
+				 errdetail("%s", consequence)));
+		ok = false;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
+	return ok;
+}
+
+/*
+ * scheduler_report_relay tells the launcher when the database's next
+ * delivery is due (learning.relay_next_due), which after a server restart
+ * nobody else knows.  On failure the relay is simply started.
+ */
+static void
+scheduler_report_relay(void)
+{
+	Datum		sse_on = BoolGetDatum(learning_sse_publish_url != NULL && learning_sse_publish_url[0] != '\0');
+	TimestampTz due;
+
+	if (!scheduler_read_times(&plan_next_due, "SELECT learning.relay_next_due($1)", BOOLOID, &sse_on, 1,
+							  &due, "when the next delivery is due", "The relay starts now."))
+		due = GetCurrentTimestamp();
 	learning_scheduler_report_relay(due);
 }
 
@@ -323,51 +343,16 @@ scheduler_extension_present(void)
 static void
 scheduler_load_last_runs(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	Datum		names[LEARNING_NJOBS];
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		for (int job = 0; job < LEARNING_NJOBS; job++)
-		{
-			Oid			argtypes[1] = {TEXTOID};
-			Datum		values[1];
-			bool		isnull;
-			Datum		d;
-
-			values[0] = CStringGetTextDatum(learning_job_names[job]);
-			SPI_connect();
-			if (SPI_execute_plan(learning_saved_plan(&plan_last_run,
-													 "SELECT max(r.started_at) FROM learning.job_runs r "
-													 "WHERE r.job_name = $1 AND r.run_by = 'scheduler'",
-													 1, argtypes),
-								 values, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read learning.job_runs");
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			last_started[job] = isnull ? 0 : DatumGetTimestampTz(d);
-			SPI_finish();
-		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("learning scheduler could not read the last job runs: %s", edata->message),
-				 errdetail("Every job is due now.")));
+	for (int job = 0; job < LEARNING_NJOBS; job++)
+		names[job] = CStringGetTextDatum(learning_job_names[job]);
+	if (!scheduler_read_times(&plan_last_run,
+							  "SELECT max(r.started_at) FROM learning.job_runs r "
+							  "WHERE r.job_name = $1 AND r.run_by = 'scheduler'",
+							  TEXTOID, names, LEARNING_NJOBS, last_started,
+							  "the last job runs", "Every job is due now."))
 		memset(last_started, 0, sizeof(last_started));
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
 }
 
 /*

@@ -179,12 +179,26 @@ learning_check_id_text(FunctionCallInfo fcinfo, int argno, const char *field)
 				 errmsg("%s must be at most %d characters, got %d", field, LEARNING_TEXT_ID_MAXLEN, len)));
 }
 
+/*
+ * learning_check_tenant_arg: argument argno is a tenant id, required (22004)
+ * and valid (22023); returns it as a C string.
+ */
+char *
+learning_check_tenant_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *tenant_id;
+
+	learning_require_arg(fcinfo, argno, "tenant_id");
+	tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	learning_check_tenant_id(tenant_id);
+	return tenant_id;
+}
+
 /* SQL: learning.check_tenant_id(tenant_id text) RETURNS text */
 Datum
 learning_check_tenant_id_sql(PG_FUNCTION_ARGS)
 {
-	learning_require_arg(fcinfo, 0, "tenant_id");
-	learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	(void) learning_check_tenant_arg(fcinfo, 0);
 	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
 

@@ -160,8 +160,7 @@ check_reviewer(FunctionCallInfo fcinfo)
 static void
 check_feedback_args(FunctionCallInfo fcinfo)
 {
-	learning_require_arg(fcinfo, FB_TENANT, "tenant_id");
-	learning_check_tenant_id(text_arg(fcinfo, FB_TENANT));
+	(void) learning_check_tenant_arg(fcinfo, FB_TENANT);
 	learning_check_id_text(fcinfo, FB_CONVERSATION, "conversation_state_id");
 	check_kind(fcinfo);
 	check_rating(fcinfo);

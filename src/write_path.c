@@ -114,8 +114,7 @@ learning_record_outcome(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		id;
 
-	learning_require_arg(fcinfo, 0, "tenant_id");
-	learning_check_tenant_id(text_arg(fcinfo, 0));
+	(void) learning_check_tenant_arg(fcinfo, 0);
 	learning_check_id_text(fcinfo, 1, "conversation_state_id");
 	learning_require_arg(fcinfo, 2, "action_type");
 	learning_check_action_type(text_arg(fcinfo, 2));
@@ -307,8 +306,7 @@ learning_resolve_outcome(PG_FUNCTION_ARGS)
 	int			ret;
 	Datum		row;
 
-	learning_require_arg(fcinfo, 0, "tenant_id");
-	learning_check_tenant_id(text_arg(fcinfo, 0));
+	(void) learning_check_tenant_arg(fcinfo, 0);
 	learning_require_arg(fcinfo, 1, "outcome_id");
 	learning_require_arg(fcinfo, 2, "status");
 	status = text_arg(fcinfo, 2);

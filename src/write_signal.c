@@ -57,8 +57,7 @@ static SPIPlanPtr existing_plan = NULL;
 static void
 check_signal_args(FunctionCallInfo fcinfo)
 {
-	learning_require_arg(fcinfo, 0, "tenant_id");
-	learning_check_tenant_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	(void) learning_check_tenant_arg(fcinfo, 0);
 	learning_check_id_text(fcinfo, 1, "conversation_state_id");
 	learning_require_arg(fcinfo, 2, "signal_type");
 	learning_check_time("occurred_at", fcinfo, 3);

@@ -112,11 +112,17 @@ wait_for $P postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_ty
 tap_ok $? "paused, no job is due: no scheduler runs (a database with nothing due has no worker)"
 tap_is "$(q $P wa "SELECT count(*) FROM learning.job_status WHERE next_due_at IS NULL")" "5" \
     "job_status shows no next due time while paused"
+# the next scheduler cannot read when the next delivery is due: it warns,
+# asks for the relay at once and runs the jobs all the same
+q $P wa "ALTER FUNCTION learning.relay_next_due(boolean) RENAME TO relay_next_due_away" >/dev/null
 q $P postgres "ALTER SYSTEM RESET learning.enabled" >/dev/null
 q $P postgres "SELECT pg_reload_conf()" >/dev/null
 t4=$(q $P wa "SELECT now()")
 wait_for $P wa "SELECT count(DISTINCT job_name) = 5 FROM learning.job_runs WHERE started_at > '$t4'" 5
 tap_ok $? "learning.enabled back on: all five jobs run again"
+grep -q 'learning scheduler could not read when the next delivery is due: .*relay_next_due' "$LOG"
+tap_ok $? "a scheduler that cannot read the next delivery says so in the server log, and goes on"
+q $P wa "ALTER FUNCTION learning.relay_next_due_away(boolean) RENAME TO relay_next_due" >/dev/null
 
 # --- job history is bounded by learning.job_history_retention -------------
 q $P wa "INSERT INTO learning.job_runs (job_name, started_at, finished_at, status, run_by)
